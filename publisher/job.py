@@ -1,0 +1,144 @@
+"""A job: what publisher knows about publishing one draft. Stored by `jobstore`.
+
+The job store is the single source of truth; the draft's `status:` block is a projection of
+the SPEC §5 fields (`Job.status_block()`), and APScheduler is only an alarm clock.
+
+States (SPEC §5):
+    invalid → scheduled → publishing → published
+    publishing → retrying → publishing ...      (waiting for the next attempt)
+    publishing → failed | unconfirmed           (unconfirmed: PUBLISHED but the post not found)
+    paused, cancelled, missed, locked, blocked  (blocked: the account has no valid token)
+
+Exactly-once fields: `containers` (recorded right after each container is created),
+`publish_requested_at` (recorded durably *before* media_publish is sent) and `media_id`
+(recorded before the permalink is read). A job with `publish_requested_at` set and no
+`media_id` must be reconciled through the container status, never published blindly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class State(StrEnum):
+    INVALID = "invalid"
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    RETRYING = "retrying"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+    LOCKED = "locked"
+    BLOCKED = "blocked"
+
+
+# Never published again, whatever happens to the draft.
+FINAL = frozenset({State.PUBLISHED, State.UNCONFIRMED})
+# Waiting for a time: the daemon's alarm clock watches these.
+WAITING = frozenset({State.SCHEDULED, State.RETRYING})
+# Finished: eligible for the archive after `archive_after`.
+DONE = frozenset({State.PUBLISHED, State.UNCONFIRMED, State.FAILED, State.CANCELLED, State.MISSED})
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Container(_Record):
+    """One container created for the job. `role`: single | child | parent."""
+
+    id: str
+    role: str
+    item: int | None = None  # index in the draft's media for children
+    created_at: AwareDatetime
+    status_code: str | None = None  # last seen: IN_PROGRESS, FINISHED, ERROR, EXPIRED, PUBLISHED
+    attempt: int = 0
+
+
+class ApiCall(_Record):
+    """One HTTP call made for the job. Never holds the token or a full URL with a query."""
+
+    at: AwareDatetime
+    method: str
+    endpoint: str  # path only, e.g. /v25.0/1784.../media_publish
+    status: int | None  # HTTP status, None if no response
+    duration_ms: float
+    step: str = ""
+    error: str | None = None  # "code/subcode" or the transport error's class name
+    usage: dict[str, Any] | None = None  # X-App-Usage / X-Business-Use-Case-Usage, parsed
+
+
+class Event(_Record):
+    at: AwareDatetime
+    state: str
+    note: str = ""
+
+
+class Job(BaseModel):
+    """One document in jobs.json. Datetimes are aware (UTC in the store)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    draft: str  # path relative to content_dir, POSIX separators
+    fingerprint: str = ""  # sha256 of the draft bytes without its status block
+    account: str = ""
+    type: str = ""
+    state: State = State.SCHEDULED
+    scheduled_for: AwareDatetime | None = None
+    attempts: int = 0
+    media_id: str | None = None
+    permalink: str | None = None
+    published_at: AwareDatetime | None = None
+    error: str | None = None
+    updated_at: AwareDatetime | None = None
+    created_at: AwareDatetime | None = None
+    caption_hash: str | None = None
+    next_attempt_at: AwareDatetime | None = None
+    publish_requested_at: AwareDatetime | None = None
+    containers: tuple[Container, ...] = ()
+    history: tuple[Event, ...] = ()
+    api_calls: tuple[ApiCall, ...] = ()
+
+    def status_block(self, tz: Any = None) -> dict[str, Any]:
+        """The SPEC §5 `status:` fields, times in `tz` (a tzinfo) when given."""
+
+        def show(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            return (value.astimezone(tz) if tz is not None else value).isoformat(
+                timespec="seconds"
+            )
+
+        return {
+            "state": self.state.value,
+            "scheduled_for": show(self.scheduled_for),
+            "attempts": self.attempts,
+            "media_id": self.media_id,
+            "permalink": self.permalink,
+            "published_at": show(self.published_at),
+            "error": self.error,
+            "updated_at": show(self.updated_at),
+        }
+
+    def parent_container(self) -> Container | None:
+        """The container that media_publish takes (single or carousel parent), newest first."""
+        for container in reversed(self.containers):
+            if container.role in {"single", "parent"}:
+                return container
+        return None
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Job:
+        return cls.model_validate(document)
