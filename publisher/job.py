@@ -61,6 +61,7 @@ class Container(_Record):
     created_at: AwareDatetime
     status_code: str | None = None  # last seen: IN_PROGRESS, FINISHED, ERROR, EXPIRED, PUBLISHED
     attempt: int = 0
+    fingerprint: str = ""  # the draft version it was made from: an edited draft needs new ones
 
 
 class ApiCall(_Record):
