@@ -20,8 +20,8 @@ Daylight saving time (SPEC §3, LESSONS "Time", RELIABILITY.md §1.4):
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
@@ -188,6 +188,7 @@ class Want:
 
 
 Kind = Literal["now", "publish_at", "slot"]
+SlotTest = Callable[[datetime], bool]
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,14 @@ def assign(wants: Sequence[Want], jobs: Sequence[Job], config: Config, now: date
             queue.append(want)
 
     queue.sort(key=lambda want: (want.order_key, want.rel))
+    per_account = Counter(want.account for want in queue)
+    is_valid = {
+        account: _slot_test(config, account, now, count + len(taken[account]))
+        for account, count in per_account.items()
+    }
     fresh: defaultdict[str, list[Want]] = defaultdict(list)
     for want in queue:  # first the drafts that keep their slot, in queue order
-        held = _held_slot(job_of.get(want.rel), want, config, now, taken[want.account])
+        held = _held_slot(job_of.get(want.rel), now, taken[want.account], is_valid[want.account])
         if held is None:
             fresh[want.account].append(want)
         else:
@@ -294,8 +300,23 @@ def _now_time(job: Job | None, config: Config, now: datetime) -> datetime:
     return now
 
 
+def _slot_test(config: Config, account: str, now: datetime, count: int) -> SlotTest:
+    """Is this instant one of `account`'s slots? A set lookup for the next `count` slots
+    (where scheduled drafts normally are), `is_slot` beyond them."""
+    slots, tz = config.account_slots(account), config.tz
+    near = list(slot_times(slots, tz, now, limit=count))
+    known = frozenset(near)
+
+    def test(instant: datetime) -> bool:
+        if near and instant <= near[-1]:
+            return instant in known
+        return is_slot(instant, slots, tz)
+
+    return test
+
+
 def _held_slot(
-    job: Job | None, want: Want, config: Config, now: datetime, taken: set[datetime]
+    job: Job | None, now: datetime, taken: set[datetime], is_valid: SlotTest
 ) -> datetime | None:
     if job is None or job.scheduled_for is None:
         return None
@@ -304,7 +325,7 @@ def _held_slot(
         return None
     if held <= now:
         return held if job.state in _IN_FLIGHT else None
-    return held if is_slot(held, config.account_slots(want.account), config.tz) else None
+    return held if is_valid(held) else None
 
 
 Lateness = Literal["on_time", "late", "missed"]
@@ -353,8 +374,8 @@ def quota_warnings(
         instants = sorted(by_account[account])
         for first, last, peak in _crowded(instants, quota):
             warnings.append(
-                f"account {account}: {peak} posts within 24 h between "
-                f"{format_local(first, tz)} and {format_local(last, tz)}, more than its "
+                f"account {account}: up to {peak} posts within 24 h from "
+                f"{format_local(first, tz)} to {format_local(last, tz)}, more than its "
                 f"publishing quota of {quota}; the extra posts will wait for the quota. "
                 "Spread them out with more slots or other publish_at times"
             )

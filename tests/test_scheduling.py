@@ -520,6 +520,15 @@ def times_of(plan_times: Any) -> dict[str, str]:
             },
             id="stable-hole-filled",
         ),
+        pytest.param(  # a slot far ahead (earlier drafts were deleted) is still kept
+            [want("far.yaml"), want("valid-far.yaml")],
+            [
+                job("far.yaml", State.SCHEDULED, "2026-12-10 10:00"),
+                job("valid-far.yaml", State.SCHEDULED, "2026-12-10 18:30"),
+            ],
+            {"far.yaml": "2026-12-01 18:30+01:00", "valid-far.yaml": "2026-12-10 18:30+01:00"},
+            id="far-slot-kept",
+        ),
         pytest.param(  # 10:00 is no longer a slot (config changed): re-slotted
             [want("a.yaml"), want("b.yaml")],
             [
@@ -726,7 +735,7 @@ def posts(account: str, *hours: float) -> dict[str, tuple[str, datetime]]:
             posts("main", 0, 1, 23),
             2,
             [
-                "account main: 3 posts within 24 h between 2026-12-01 09:00 CET (+01:00) and "
+                "account main: up to 3 posts within 24 h from 2026-12-01 09:00 CET (+01:00) to "
                 "2026-12-02 08:00 CET (+01:00), more than its publishing quota of 2; the extra "
                 "posts will wait for the quota. Spread them out with more slots or other "
                 "publish_at times"
@@ -758,7 +767,7 @@ def test_quota_warnings_one_per_crowded_stretch(
     hours: tuple[float, ...], quota: int, peaks: list[str]
 ) -> None:
     warnings = quota_warnings(posts("main", *hours), quota)
-    assert [w.split(" within")[0].removeprefix("account main: ") for w in warnings] == peaks
+    assert [w.split(" within")[0].removeprefix("account main: up to ") for w in warnings] == peaks
 
 
 def test_quota_per_account() -> None:
