@@ -230,6 +230,8 @@ def test_meta_user_message_is_kept() -> None:
         ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, graph_body(4), 60.0),
         ({"X-Business-Use-Case-Usage": "not json"}, graph_body(4), 60.0),
         ({}, graph_body(368), 3600.0),
+        ({"Retry-After": "inf"}, graph_body(4), 60.0),
+        ({"Retry-After": "999999999"}, graph_body(4), 86400.0),
     ],
 )
 def test_rate_limit_wait(headers: dict[str, str], body: object, expected_wait: float) -> None:

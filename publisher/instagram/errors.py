@@ -18,6 +18,7 @@ passed through `logs.redact`; never from an httpx exception (which carries the U
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,9 +28,15 @@ from publisher import errors, logs
 
 # Seconds to wait when throttled and Meta gives no estimate (instagram-api.md §7.4).
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+# A server's figure beyond a day is not believed (nor is "inf").
+MAX_RATE_LIMIT_WAIT = 86400.0
 # Steps that only read: an error there never means something was published.
 READ_STEPS = frozenset({"poll", "permalink", "reconcile", "quota", "account", "media"})
 PUBLISH_STEP = "publish"
+AMBIGUOUS_HINT = (
+    "The post may or may not have gone out; publisher checks the container's status "
+    "before doing anything else and never publishes it twice."
+)
 
 
 @dataclass(frozen=True)
@@ -283,8 +290,8 @@ def rate_limit_wait(headers: Mapping[str, str] | None, default: float) -> float:
         seconds = float(retry_after)
     except ValueError:
         seconds = -1.0  # absent, or an HTTP date: fall back to Meta's estimate
-    if seconds >= 0:
-        return seconds
+    if math.isfinite(seconds) and seconds >= 0:
+        return min(seconds, MAX_RATE_LIMIT_WAIT)
     minutes = 0.0
     try:
         usage = json.loads(lowered.get("x-business-use-case-usage", "") or "{}")
@@ -300,7 +307,9 @@ def rate_limit_wait(headers: Mapping[str, str] | None, default: float) -> float:
                 )
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     minutes = max(minutes, float(value))
-    return minutes * 60 if minutes > 0 else default
+    if math.isfinite(minutes) and minutes > 0:
+        return min(minutes * 60, MAX_RATE_LIMIT_WAIT)
+    return default
 
 
 def _message(error: Mapping[str, Any]) -> str | None:
@@ -368,12 +377,6 @@ def classify(
         default = rule.wait if rule is not None and rule.wait else DEFAULT_RATE_LIMIT_WAIT
         fields["retry_after"] = rate_limit_wait(headers, default)
     return kind(message, hint=hint, **fields)
-
-
-AMBIGUOUS_HINT = (
-    "The post may or may not have gone out; publisher checks the container's status "
-    "before doing anything else and never publishes it twice."
-)
 
 
 def _without_graph_code(
