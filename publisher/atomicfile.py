@@ -1,0 +1,136 @@
+"""Replacing a file atomically: a reader or a crash sees the old bytes or the new, never a mix.
+
+The recipe (RELIABILITY.md §4.5): resolve symlinks so the link stays a link, write a temp file
+in the target's own folder (same file system, so the rename is atomic), fsync it, give it the
+old file's mode (and owner when we can), check that nobody changed the target since the caller
+read it, `os.replace`, then fsync the folder so the rename itself survives a power loss.
+
+Temp files are named `.<name>.<random>.publisher-tmp`: dotfiles, so the draft watcher ignores
+them, and a suffix no user file has, so `remove_stale_temps` can clear what a kill -9 left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from publisher.errors import ConcurrentEdit
+
+TEMP_SUFFIX = ".publisher-tmp"
+NEW_FILE_MODE = 0o644
+
+
+def write_bytes(
+    path: Path,
+    data: bytes,
+    *,
+    expected: bytes | None = None,
+    _before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Given a path and bytes, atomically make the file at `path` hold exactly `data`.
+
+    A symlink at `path` is followed: its target is replaced and the link stays. The new file
+    keeps the old file's permission bits, its group when we may set it, and its owner when we
+    run as root; a new file gets 0o644 minus the umask. When `expected` is given, the current
+    bytes of the target are compared with it just before the rename. `_before_replace` is a
+    test hook called right before that comparison.
+
+    Raise ConcurrentEdit (nothing written) if the target no longer holds `expected`. Raise
+    FileNotFoundError if `expected` is given and the target is gone. Raise OSError on I/O
+    errors. No temp file is left behind by any exception.
+    """
+    target = Path(os.path.realpath(path))
+    folder = target.parent
+    try:
+        old = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    temp = Path(temp_name)
+    try:
+        try:
+            _write_all(fd, data)
+            _copy_metadata(fd, old)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if _before_replace is not None:
+            _before_replace()
+        if expected is not None and target.read_bytes() != expected:
+            # A window of microseconds remains between this read and the rename; closing it
+            # would need the user's editor to take a lock, which editors do not do.
+            raise ConcurrentEdit(f"{path} changed on disk while publisher was updating it")
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    fsync_folder(folder)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Given a folder, flush its entries (a rename, a new file) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Given a folder, delete the temp files a killed writer left there; return how many.
+
+    Only names ending in `.publisher-tmp` are touched. Call it only while no other process
+    writes into `folder` (the job store holds its lock when it does).
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _copy_metadata(fd: int, old: os.stat_result | None) -> None:
+    if old is None:
+        os.fchmod(fd, NEW_FILE_MODE & ~current_umask())
+        return
+    if os.geteuid() == 0:
+        os.fchown(fd, old.st_uid, old.st_gid)
+    else:
+        # Keeping the group is allowed when we belong to it; mkstemp gave us our own group.
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, old.st_gid)
+    # After fchown: changing the owner may clear set-id bits, so the mode comes last.
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+
+
+def current_umask() -> int:
+    """Return the process umask without changing it (os.umask is racy across threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # No /proc (not Linux): set and restore; a thread creating a file in between is the price.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
