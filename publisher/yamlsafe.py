@@ -28,13 +28,12 @@ class YamlRejected(ValueError):
         super().__init__(message)
 
 
-
 class _Loader(yaml.SafeLoader):
     """SafeLoader with the YAML 1.2 core-schema resolvers and no aliases."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise YamlRejected(
                 "anchors and aliases (*name) are not allowed; write the value out",
                 event.start_mark.line + 1,
@@ -73,14 +72,23 @@ _ALLOWED_TAGS = {
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     value = str(loader.construct_scalar(node))
-    if value.startswith("0o"):
-        return int(value[2:], 8)
-    if value.startswith("0x"):
-        return int(value[2:], 16)
-    return int(value)
+    try:
+        if value.startswith("0o"):
+            return int(value[2:], 8)
+        if value.startswith("0x"):
+            return int(value[2:], 16)
+        return int(value)
+    except ValueError as exc:  # over Python's 4300-digit limit
+        raise YamlRejected(
+            f"the number has {len(value)} digits; quote it if it is text",
+            node.start_mark.line + 1,
+        ) from exc
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+_BAD_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 
 def _check_tags(node: yaml.Node, depth: int = 0) -> None:
@@ -90,8 +98,25 @@ def _check_tags(node: yaml.Node, depth: int = 0) -> None:
         raise YamlRejected(
             f"the tag {node.tag!r} is not allowed; remove it", node.start_mark.line + 1
         )
+    if isinstance(node, yaml.ScalarNode) and _BAD_CHARACTERS.search(node.value):
+        # Only reachable through escapes ("\0", "\ud800"): a NUL breaks file names, a lone
+        # surrogate cannot be encoded (hashing, printing, sending).
+        raise YamlRejected(
+            "a NUL or invalid (surrogate) character is not allowed; remove the escape",
+            node.start_mark.line + 1,
+        )
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                # PyYAML keeps the last of two equal keys silently; the user meant one.
+                if key.value in seen:
+                    raise YamlRejected(
+                        f"the key {key.value!r} appears twice (lines {seen[key.value]} and "
+                        f"{key.start_mark.line + 1}); keep one",
+                        key.start_mark.line + 1,
+                    )
+                seen[key.value] = key.start_mark.line + 1
             _check_tags(key, depth + 1)
             _check_tags(value, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
