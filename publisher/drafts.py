@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
-from publisher import media, yamlsafe
+from publisher import media, statusblock, yamlsafe
 from publisher.config import Config
 from publisher.errors import Problem
 from publisher.media import MediaItem
@@ -81,7 +81,7 @@ KEYS += ("paused", "status")  # `status` is the daemon's own block (SPEC §5)
 
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
 _MENTION = re.compile(r"(?<![\w@.])@[A-Za-z0-9_.]+")
-_STATUS_KEY = re.compile(rb"^status[ \t]*:", re.MULTILINE)
+_MAY_HAVE_STATUS = re.compile(rb"^[ \t]*[\"']?status[\"']?[ \t]*:", re.MULTILINE)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -151,24 +151,19 @@ def caption_hash(caption: str) -> str:
 
 
 def user_bytes(data: bytes) -> bytes:
-    """Given a draft file's bytes, return them without a top-level `status:` block at the end
-    (the daemon's own key). Anything after the last top-level `status:` line must be indented,
-    blank or a comment to count as its block; otherwise `data` is returned unchanged."""
-    matches = list(_STATUS_KEY.finditer(data))
-    if not matches:
-        return data
-    start = matches[-1].start()
-    for line in data[start:].splitlines()[1:]:
-        if line.strip() and line[:1] not in (b" ", b"\t", b"#"):
-            return data
-    return data[:start]
+    """Given a draft file's bytes, return them without the daemon's top-level `status:` block
+    (`statusblock.split`), so that rewriting the status does not look like a user edit."""
+    if not _MAY_HAVE_STATUS.search(data):
+        return data  # the common fresh draft: no second parse
+    return statusblock.split(data)[0]
 
 
 def fingerprint(data: bytes) -> str:
-    """The sha256 (hex) of what the user wrote: the bytes without the status block, and
-    without trailing blank space, so that adding the block (with its separating newline)
-    does not change it."""
-    return hashlib.sha256(user_bytes(data).rstrip()).hexdigest()
+    """The sha256 (hex) of what the user wrote: `statusblock.fingerprint`, the same hash the
+    write-back uses."""
+    if not _MAY_HAVE_STATUS.search(data):
+        return hashlib.sha256(data.rstrip(b"\r\n")).hexdigest()
+    return statusblock.fingerprint(data)
 
 
 def is_draft_path(path: Path, content_dir: Path) -> bool:

@@ -551,11 +551,14 @@ def test_dst_gap_in_another_zone() -> None:
     [
         (b"type: post\n", b"type: post\n"),
         (b"type: post\nstatus:\n  state: scheduled\n", b"type: post\n"),
-        (b"type: post\n\nstatus:\n  state: x\n  # note\n\n", b"type: post\n\n"),
+        # comments after the block's last line belong to the user (statusblock's rule)
+        (b"type: post\n\nstatus:\n  state: x\n  # note\n\n", b"type: post\n\n  # note\n\n"),
         (b"type: post\nstatus: {state: x}\n", b"type: post\n"),
         (b"type: post\r\nstatus:\r\n  state: x\r\n", b"type: post\r\n"),
-        # not at the end: a user key follows, so nothing is cut
-        (b"status:\n  state: x\ntype: post\n", b"status:\n  state: x\ntype: post\n"),
+        # a block before user keys is cut too
+        (b"status:\n  state: x\ntype: post\n", b"type: post\n"),
+        # a column-0 `status:` inside a quoted caption is the user's
+        (b'caption: "a\nstatus: b"\ntype: post\n', b'caption: "a\nstatus: b"\ntype: post\n'),
         # indented `status:` belongs to something else
         (b"a:\n  status: 1\n", b"a:\n  status: 1\n"),
         (b"statuses: 1\n", b"statuses: 1\n"),
