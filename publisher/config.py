@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -43,7 +44,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def _duration(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, bool | int | float):
         raise ValueError(f"{value!r} has no unit; write it like 30s, 5m, 2h or 1d")
     return durations.parse(value)
 
@@ -97,7 +98,7 @@ def parse_time(text: str) -> time:
     """'09:00' -> time(9, 0). Raise ValueError saying the form otherwise."""
     match = _TIME.match(str(text).strip())
     if not match:
-        raise ValueError(f"{text!r} is not a time of day; write HH:MM in 24 h, like \"09:00\"")
+        raise ValueError(f'{text!r} is not a time of day; write HH:MM in 24 h, like "09:00"')
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -138,13 +139,11 @@ class Slot(_Model):
     @classmethod
     def _check_cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
             fields = value.split()
             if len(fields) != 5:
                 raise ValueError(
                     f"{value!r} is not a cron expression; write 5 fields: "
-                    "minute hour day-of-month month day-of-week, like \"0 11 * * sat\""
+                    'minute hour day-of-month month day-of-week, like "0 11 * * sat"'
                 )
             try:
                 CronTrigger.from_crontab(value, timezone="UTC")
@@ -157,7 +156,9 @@ class Slot(_Model):
         if self.cron is not None and (self.days is not None or self.times is not None):
             raise ValueError("a slot has either cron, or days and times, not both")
         if self.cron is None and self.times is None:
-            raise ValueError('a slot needs times (with optional days), or cron; e.g. times: ["09:00"]')
+            raise ValueError(
+                'a slot needs times (with optional days), or cron; e.g. times: ["09:00"]'
+            )
         return self
 
     @property
@@ -382,8 +383,29 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         config = _build(data, path, environ)
     except ValidationError as exc:
-        raise ConfigError(problems_from(exc, shown, Config, prefix="at ")) from None
+        problems = problems_from(exc, shown, Config, prefix="at ")
+        raise ConfigError([_name_variable(p, environ) for p in problems]) from None
     return _resolve(config, path, environ)
+
+
+def _name_variable(problem: Problem, environ: Mapping[str, str]) -> Problem:
+    """Say which PUBLISHER_* variable set (or created) the value at fault: the user would
+    otherwise look for it in the file. Names only, never values (they may be tokens)."""
+    where = problem.field.removeprefix("at ").strip("'")
+    if not where or "[" in where:
+        return problem
+    parts = where.upper().split(".")
+    exact = ENV_PREFIX + "__".join(parts)
+    parent = ENV_PREFIX + "__".join(parts[:-1]) + "__"
+    names = sorted(
+        key
+        for key in environ
+        if key.upper() == exact or (len(parts) > 1 and key.upper().startswith(parent))
+    )
+    if not names:
+        return problem
+    note = f" (set by the environment: {', '.join(names)})"
+    return Problem(problem.path, problem.field, problem.message + note, problem.severity)
 
 
 def _build(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
@@ -433,15 +455,22 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
                     token = SecretStr(candidate.read_text(encoding="utf-8").strip())
                 except OSError as exc:
                     problems.append(
-                        Problem(str(path), f"at 'accounts.{name}'", f"cannot read the "
-                                f"credential {name}-token: {exc.strerror}")
+                        Problem(
+                            str(path),
+                            f"at 'accounts.{name}'",
+                            f"cannot read the credential {name}-token: {exc.strerror}",
+                        )
                     )
-        if token is not None and not token.get_secret_value():
-            token = None
+        if token is not None:
+            # A pasted token often ends in a newline, which is not valid in an HTTP header.
+            text = token.get_secret_value().strip()
+            token = SecretStr(text) if text else None
         accounts[name] = account.model_copy(update={"access_token": token})
     if problems:
         raise ConfigError(problems)
-    content_dir = config.content_dir if config.content_dir.is_absolute() else base / config.content_dir
+    content_dir = (
+        config.content_dir if config.content_dir.is_absolute() else base / config.content_dir
+    )
     state_dir = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
     return config.model_copy(
         update={

@@ -6,7 +6,7 @@ Nothing above `config` and `drafts` sees pydantic exceptions: they call `problem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,19 +27,32 @@ def location(loc: Sequence[int | str]) -> str:
 def _allowed_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
     """Walk `model` along `loc` (minus the last part) and return the keys allowed there."""
     current: Any = model
+    name_next = False  # after a dict[str, Model] field, the next part is a key, not a field
     for part in loc[:-1]:
         if isinstance(part, int):
+            continue
+        if name_next:
+            name_next = False
             continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(part)
             if field is None:
                 return []
             current = _model_in(field.annotation)
-        else:  # a dict[str, Model]: the key is a name
+            name_next = _is_dict(field.annotation)
+        else:
             continue
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        # Internal fields (exclude=True, like Config.config_path) are not the user's to write.
+        return [name for name, field in current.model_fields.items() if not field.exclude]
     return []
+
+
+def _is_dict(annotation: Any) -> bool:
+    """True for dict[...] (or an Optional/Union holding one)."""
+    if get_origin(annotation) is dict:
+        return True
+    return any(_is_dict(arg) for arg in getattr(annotation, "__args__", ()) or ())
 
 
 def _model_in(annotation: Any) -> Any:
