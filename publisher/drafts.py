@@ -60,6 +60,7 @@ MENTIONS_MAX = 20
 COLLABORATORS_MAX = 3
 USER_TAGS_MAX = 20
 ALT_TEXT_MAX = 1000
+YEARS = (2000, 2100)  # publish_at outside these is a typo
 MEDIA_COUNT: dict[str, tuple[int, int]] = {
     "post": (1, 1),
     "carousel": (2, 10),
@@ -355,6 +356,11 @@ def parse_publish_at(value: object, zone: tzinfo) -> tuple[datetime | None, bool
         raise ValueError(
             f"{value!r} is not a date and time; write it like 2026-12-01 09:00, or now"
         )
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        # Far years overflow datetime arithmetic (UTC conversion, slot maths) downstream.
+        raise ValueError(
+            f"{value!s} is not a plausible time; give a year from {YEARS[0]} to {YEARS[1]}"
+        )
     if when.tzinfo is not None and when.utcoffset() is not None:
         return when.astimezone(UTC), False, None
     return _localize(when.replace(tzinfo=None), zone)
@@ -631,7 +637,10 @@ class _Checker:
         if value is None:
             return ("instagram",)
         entries = [value] if isinstance(value, str) else value
-        if not isinstance(entries, list) or not entries:
+        if not isinstance(entries, list):
+            self.report.error("platforms", "must be a list, e.g. platforms: [instagram]")
+            return ("instagram",)
+        if not entries:
             self.report.error("platforms", "list at least one, e.g. platforms: [instagram]")
             return ("instagram",)
         names: list[str] = []

@@ -531,6 +531,9 @@ def test_parse_publish_at(
         ("", "is not a date and time"),
         (1700000000, "is not a date and time"),
         (True, "is not a date and time"),
+        ("9999-12-31T23:59-05:00", "give a year from 2000 to 2100"),
+        ("0001-01-01 00:00", "give a year from 2000 to 2100"),
+        ("2101-01-01T00:00+01:00", "not a plausible time"),
         (["now"], "is not a date and time"),
     ],
 )
