@@ -18,17 +18,24 @@ from publisher.job import Job, State
 from publisher.sandbox.server import SandboxServer
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fake_time() -> FakeTime:
     return FakeTime()
 
 
-@pytest.fixture
-def sandbox(fake_time: FakeTime) -> Iterator[SandboxServer]:
+@pytest.fixture(scope="module")
+def sandbox_server(fake_time: FakeTime) -> Iterator[SandboxServer]:
+    # One server for the module (stopping one takes a third of a second); reset per test.
     server = SandboxServer(clock=fake_time.clock)
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    sandbox_server.reset()
+    return sandbox_server
 
 
 @pytest.fixture
