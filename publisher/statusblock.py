@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -27,7 +28,9 @@ from typing import Any
 import yaml
 
 from publisher import atomicfile, yamlsafe
-from publisher.errors import ConcurrentEdit, DraftError, Problem
+from publisher.errors import ConcurrentEdit
+
+log = logging.getLogger(__name__)
 
 KEY = "status"
 _KEY_LINE = re.compile(rb"""^(?:status|"status"|'status')[ \t]*:(?:[ \t]|\r?\n|$)""")
@@ -131,14 +134,17 @@ def write(
     block onto their new text, up to `retries` more times. `_before_replace` is a test hook
     passed to atomicfile.write_bytes. Raise ConcurrentEdit when every attempt met an edit.
     Raise FileNotFoundError if the draft is gone (the caller decides what that means).
-    Raise DraftError if the draft's layout cannot take a status block (see `replace`).
+    A draft whose layout cannot take a block (one `{...}` mapping, see `replace`) is left
+    as it is, with a warning logged.
     """
     for _attempt in range(retries + 1):
         current = path.read_bytes()
         try:
             new = replace(current, status)
         except ValueError as exc:
-            raise DraftError([Problem(str(path), KEY, str(exc))]) from exc
+            # Callers treat write-back as best effort; the job store keeps the status.
+            log.warning("%s: status not written back: %s", path, exc)
+            return current
         if new == current:
             return current
         try:

@@ -1,0 +1,183 @@
+"""How much one durable job update costs as the store grows (RELIABILITY §3.2).
+
+Each `JobStore.update` validates the job, serialises the changed document, writes jobs.json to
+a temp file, fsyncs it, renames it over the old one and fsyncs the folder. Its cost follows
+the size of jobs.json, so the archive keeps jobs.json to the active jobs.
+
+Assumptions (say so next to the figures):
+- a finished job is a typical published one: 5 history events, 1 container, 12 API calls
+  (create, 9 status polls, publish, permalink), about 4 KB of JSON;
+- "with archive": ACTIVE jobs stay in jobs.json (150 waiting, 50 finished in the last days,
+  not yet archived) and the rest of the total is archived over 24 months;
+- "no archive": every job of the total is in jobs.json (what a store without an archive, or
+  one never archived, costs).
+
+Run: .venv/bin/python bench/bench_store.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.job import ApiCall, Container, Event, Job, State
+from publisher.jobstore import JobStore
+
+ACTIVE = 200
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def finished_job(number: int, when: datetime) -> dict[str, Any]:
+    container = Container(id=f"1789{number:012d}", role="single", created_at=when)
+    calls = [
+        ApiCall(
+            at=when + timedelta(seconds=3 * step),
+            method="GET" if 0 < step < 10 else "POST",
+            endpoint=f"/v25.0/1784140000000000{step}/media",
+            status=200,
+            duration_ms=120.5,
+            step="poll" if 0 < step < 10 else "create",
+            usage={"call_count": 4, "total_time": 2, "total_cputime": 1},
+        )
+        for step in range(12)
+    ]
+    states = ["scheduled", "publishing", "publishing", "published", "published"]
+    history = [Event(at=when, state=state, note="slot reached") for state in states]
+    job = Job(
+        id=uuid.uuid4().hex,
+        draft=f"posts/{when:%Y/%m}/post-{number}.yaml",
+        fingerprint="f" * 64,
+        account="main",
+        type="carousel",
+        state=State.PUBLISHED,
+        scheduled_for=when,
+        attempts=1,
+        media_id=f"1792{number:013d}",
+        permalink=f"https://www.instagram.com/p/C{number:09d}/",
+        published_at=when,
+        updated_at=when,
+        created_at=when - timedelta(days=2),
+        caption_hash="c" * 64,
+        containers=(container,),
+        history=tuple(history),
+        api_calls=tuple(calls),
+    )
+    return job.to_document()
+
+
+def waiting_job(number: int) -> dict[str, Any]:
+    job = Job(
+        id=uuid.uuid4().hex,
+        draft=f"queue/post-{number}.yaml",
+        fingerprint="f" * 64,
+        account="main",
+        type="post",
+        state=State.SCHEDULED,
+        scheduled_for=NOW + timedelta(hours=number),
+        created_at=NOW,
+        updated_at=NOW,
+        history=(Event(at=NOW, state="scheduled", note="created"),),
+    )
+    return job.to_document()
+
+
+def table_bytes(documents: dict[str, Any]) -> bytes:
+    lines = [f"{json.dumps(key)}:{json.dumps(value)}" for key, value in documents.items()]
+    return ('{"jobs":{\n' + ",\n".join(lines) + "\n}}\n").encode()
+
+
+def build(state_dir: Path, total: int, archived: bool) -> list[str]:
+    """Write a state_dir holding `total` jobs; return the ids of the jobs to update."""
+    state_dir.mkdir(parents=True)
+    active_count = min(ACTIVE, total) if archived else total
+    waiting = {doc["id"]: doc for doc in (waiting_job(n) for n in range(min(150, active_count)))}
+    recent = {
+        doc["id"]: doc
+        for doc in (
+            finished_job(n, NOW - timedelta(days=n % 5)) for n in range(active_count - len(waiting))
+        )
+    }
+    (state_dir / "jobs.json").write_bytes(table_bytes({**waiting, **recent}))
+    if archived and total > active_count:
+        folder = state_dir / "archive"
+        folder.mkdir()
+        months: dict[str, dict[str, Any]] = {}
+        index: dict[str, Any] = {}
+        for number in range(total - active_count):
+            when = NOW - timedelta(days=40 + (number % 720))
+            document = finished_job(number, when)
+            month = f"{when:%Y-%m}"
+            months.setdefault(month, {})[document["id"]] = document
+            index[document["id"]] = [document["draft"], month]
+        for month, documents in months.items():
+            (folder / f"{month}.json").write_bytes(table_bytes(documents))
+        (folder / "index.json").write_bytes(table_bytes(index))
+    return list(waiting)
+
+
+def measure(total: int, archived: bool, updates: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp) / "state"
+        ids = build(state_dir, total, archived)
+        size = (state_dir / "jobs.json").stat().st_size
+        started = time.perf_counter()
+        store = JobStore(state_dir, clock=lambda: NOW)
+        open_s = time.perf_counter() - started
+        costs = []
+        try:
+            for number in range(updates):
+                job_id = ids[number % len(ids)]
+                started = time.perf_counter()
+                store.update(job_id, attempts=number + 1)
+                costs.append((time.perf_counter() - started) * 1000)
+        finally:
+            store.close()
+    costs.sort()
+    return {
+        "total": total,
+        "layout": f"{ACTIVE} active + archive" if archived else "all in jobs.json",
+        "jobs_json_kb": size / 1024,
+        "open_s": open_s,
+        "updates": updates,
+        "p50": statistics.median(costs),
+        "p99": costs[min(len(costs) - 1, int(len(costs) * 0.99))],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 100k no-archive case")
+    args = parser.parse_args()
+    cases = [(1_000, True, 300), (10_000, True, 300), (100_000, True, 300)]
+    cases += [(1_000, False, 300), (10_000, False, 100)]
+    if not args.quick:
+        cases.append((100_000, False, 20))
+    header = (
+        f"{'total':>7}  {'layout':<22} {'jobs.json':>10} {'open':>7} {'n':>4} {'p50':>9} {'p99':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for total, archived, updates in cases:
+        row = measure(total, archived, updates)
+        print(
+            f"{row['total']:>7}  {row['layout']:<22} {row['jobs_json_kb']:>8.0f}KB "
+            f"{row['open_s']:>6.2f}s {row['updates']:>4} {row['p50']:>7.2f}ms {row['p99']:>7.2f}ms",
+            flush=True,
+        )
+    print(
+        "\nupdate = JobStore.update(job_id, attempts=n): validate, serialise, temp + fsync + "
+        "rename + dir fsync.\nA finished job is ~4 KB (5 events, 1 container, 12 API calls)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
