@@ -633,7 +633,13 @@ def test_canary_token_never_leaves_the_header(
     )
     client = make_client(http, seen)
     raised: list[BaseException] = []
-    with caplog.at_level(logging.DEBUG):
+    # Other tests may have run logs.setup(), which holds httpx at WARNING: lower them all.
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="httpx"),
+        caplog.at_level(logging.DEBUG, logger="httpcore"),
+        caplog.at_level(logging.DEBUG, logger="publisher"),
+    ):
         for action in (
             lambda: client.create_container({"image_url": "https://m/x.jpg"}),
             lambda: client.publish("178"),
