@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from publisher import config, drafts
+from publisher import config, drafts, statusblock
 from publisher.config import Config
 
 CLIP = Path(__file__).resolve().parents[1] / "publisher" / "starter" / "content" / "clip.mp4"
@@ -713,3 +713,27 @@ def test_many_media_entries_are_not_all_checked(site: Config) -> None:
     loaded = load_text(site, "type: carousel\nmedia: [" + ", ".join(["n.jpg"] * 5000) + "]\n")
     assert loaded.draft is None
     assert len(loaded.errors) == 11  # the count, and the first 10 missing files
+
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"type: post\n",
+        b"type: post",
+        b"type: post\r\n\r\n",
+        b"type: post\nstatus:\n  state: x\n",
+        b"status: {state: x}\ntype: post\n",
+        b"{type: post, status: x}\n",
+        b"? status\n: x\ntype: post\n",
+        b'"status": 1\n',
+        b"  status: 1\n",
+        b"caption: |\n  status: inside\n",
+        *(path.read_bytes() for path in sorted(HOSTILE.glob("*.yaml"))),
+    ],
+)
+def test_fingerprint_is_the_write_back_fingerprint(data: bytes) -> None:
+    # The watcher and the daemon compare drafts.fingerprint with statusblock.fingerprint.
+    assert drafts.fingerprint(data) == statusblock.fingerprint(data)
