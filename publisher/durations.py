@@ -32,7 +32,7 @@ def parse(text: str) -> timedelta:
     return total
 
 
-def format(delta: timedelta) -> str:  # noqa: A001 - module namespace: durations.format
+def format(delta: timedelta) -> str:
     """Given a timedelta, return the shortest `1h30m`-style text (seconds resolution)."""
     seconds = int(delta.total_seconds())
     if seconds == 0:

@@ -1,0 +1,246 @@
+"""The command line (SPEC §2), and the one place that turns errors into words and exit codes.
+
+Exit status: 0 success, 1 the command ran and found problems, 2 usage or config error.
+No traceback reaches the user unless they pass --verbose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from publisher import __version__, config, logs
+from publisher.errors import (
+    ConfigError,
+    Problem,
+    PublisherError,
+    StateLocked,
+    StoreCorrupt,
+    StoreError,
+    UserError,
+)
+
+log = logging.getLogger("publisher")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _common() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command is not reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: ./config.yaml, or $PUBLISHER_CONFIG)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="publisher",
+        description="Publish Instagram posts, carousels, reels and stories from YAML drafts.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"publisher {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    add("run", "run the daemon in the foreground until SIGTERM/SIGINT (SIGHUP reloads config)")
+    p = add("validate", "check config.yaml and drafts (all under content_dir by default)")
+    p.add_argument("drafts", nargs="*", type=Path, metavar="DRAFT")
+    p = add("status", "one row per job: draft, account, type, state, time, attempts, result")
+    p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    p.add_argument("--watch", action="store_true", help="refresh every 2 s until Ctrl-C")
+    add("plan", "what goes out when, per account, in local time, with warnings")
+    p = add("publish", "publish one draft now, in the foreground, showing each step")
+    p.add_argument("draft", type=Path, metavar="DRAFT")
+    p = add("retry", "re-queue a failed, missed or unconfirmed-free draft")
+    p.add_argument("draft", type=Path, metavar="DRAFT")
+    p = add("cancel", "stop a scheduled draft (state cancelled)")
+    p.add_argument("draft", type=Path, metavar="DRAFT")
+    add("accounts", "token validity, username, token expiry and publishing quota per account")
+    p = add("sandbox", "run the built-in Graph API sandbox on loopback")
+    p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free)")
+    p.add_argument("--state", type=Path, default=None, help="keep the sandbox's posts in FILE")
+    p = add("init", "write a starter config.yaml, content/ with examples, and the systemd unit")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line; return the exit status."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    logs.setup(verbose)
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args, out)
+    except ConfigError as exc:
+        _problems(exc)
+        return EXIT_USAGE
+    except (StateLocked, StoreCorrupt) as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UserError as exc:
+        _problems(exc)
+        return EXIT_PROBLEMS
+    except (StoreError, PublisherError) as exc:
+        print(f"publisher: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: a sentence, not a traceback
+        if verbose:
+            log.exception("internal error")
+        else:
+            log.error(
+                "internal error: %s: %s (run again with --verbose for details)",
+                type(exc).__name__,
+                exc,
+            )
+        return EXIT_PROBLEMS
+
+
+def _problems(exc: UserError) -> None:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+
+
+def _config(args: argparse.Namespace) -> config.Config:
+    return config.load(getattr(args, "config", None) or config.default_path())
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import drafts
+
+    cfg = _config(args)
+    paths = [p.resolve() for p in args.drafts] or drafts.discover(cfg.content_dir)
+    errors = warnings = invalid = 0
+    for path in paths:
+        loaded = drafts.load(path, cfg)
+        for problem in loaded.problems:
+            print(problem, file=out)
+        errors += len(loaded.errors)
+        warnings += len(loaded.warnings)
+        invalid += 1 if loaded.errors else 0
+    summary = f"{len(paths)} draft(s) checked: {invalid} invalid, {errors} error(s), "
+    summary += f"{warnings} warning(s)"
+    print(summary, file=sys.stderr)
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import jobstore, statusview
+
+    cfg = _config(args)
+    while True:
+        jobs = jobstore.read_jobs(cfg.state_dir)
+        if args.json:
+            print(statusview.as_json(jobs), file=out)
+        else:
+            if args.watch:
+                print("\x1b[2J\x1b[H", end="", file=out)
+            print(statusview.table(jobs, cfg.tz), file=out)
+        if not args.watch:
+            return EXIT_OK
+        out.flush()
+        time.sleep(2)
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import daemon
+
+    cfg = _config(args)
+    print(daemon.plan_text(cfg), file=out)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import daemon
+
+    path = getattr(args, "config", None) or config.default_path()
+    return daemon.run(path, verbose=bool(getattr(args, "verbose", False)))
+
+
+def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import publishing
+
+    cfg = _config(args)
+    job = publishing.publish_draft(cfg, args.draft, progress=lambda line: print(line, file=out))
+    return EXIT_OK if job.state.value == "published" else EXIT_PROBLEMS
+
+
+def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import requests
+
+    cfg = _config(args)
+    print(requests.submit(cfg, "retry", args.draft), file=out)
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import requests
+
+    cfg = _config(args)
+    print(requests.submit(cfg, "cancel", args.draft), file=out)
+    return EXIT_OK
+
+
+def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import accounts
+
+    cfg = _config(args)
+    report = accounts.check(cfg)
+    print(accounts.render(report), file=out)
+    return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher.sandbox import server
+
+    print(f"sandbox listening on http://127.0.0.1:{args.port} (Ctrl-C stops it)", file=out)
+    out.flush()
+    server.serve_forever("127.0.0.1", args.port, args.state)
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher import scaffold
+
+    try:
+        written = scaffold.write(args.dir)
+    except FileExistsError as exc:
+        raise UserError([Problem(str(args.dir), "", str(exc))]) from None
+    for path in written:
+        print(f"wrote {path}", file=out)
+    print(f"next: cd {args.dir} && publisher validate && publisher run", file=out)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "status": cmd_status,
+    "plan": cmd_plan,
+    "publish": cmd_publish,
+    "retry": cmd_retry,
+    "cancel": cmd_cancel,
+    "accounts": cmd_accounts,
+    "sandbox": cmd_sandbox,
+    "init": cmd_init,
+}
