@@ -1,0 +1,84 @@
+"""The sandbox's fault switches: what goes wrong, and how often. All off by default.
+
+A test flips them on the `Faults` object of an in-process `SandboxServer`, or through
+`POST /_sandbox/faults` with a JSON object of the same fields when the sandbox runs in another
+process. Counters (`lose_publish_responses`, `error_containers`, `expire_containers`) count
+down as the sandbox uses them up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LOSE_WITH = ("drop", "502")
+
+
+@dataclass
+class Faults:
+    """Fault injection for the sandbox. Fields may be changed while it runs."""
+
+    # Fraction of Graph requests answered HTTP 500, code 2, is_transient (nothing done).
+    transient_5xx_rate: float = 0.0
+    # The next N media_publish calls COMMIT the post, then lose the answer: the connection is
+    # dropped ("drop") or answered HTTP 502 without a Graph body ("502").
+    lose_publish_responses: int = 0
+    lose_publish_with: str = "drop"
+    # Seconds to wait before answering media_publish, after the post is committed.
+    publish_delay_s: float = 0.0
+    # Status reads a container answers IN_PROGRESS before its end state (videos: 2 more).
+    processing_polls: int = 2
+    # The next N containers end in ERROR ("Error: Media upload has failed with error code
+    # 2207026"), resp. EXPIRED, after their processing polls.
+    error_containers: int = 0
+    expire_containers: int = 0
+    # content_publishing_limit: the cap, and posts counted on top of the real ones
+    # (quota_used_extra = quota_total exhausts it).
+    quota_total: int = 100
+    quota_used_extra: int = 0
+    # Every Graph call is refused with 190/463 (token expired).
+    invalid_token: bool = False
+    # Seconds added before every Graph answer (benchmarks).
+    latency_s: float = 0.0
+
+
+def to_json(faults: Faults) -> dict[str, Any]:
+    """Given faults, return them as a JSON-ready object."""
+    return dataclasses.asdict(faults)
+
+
+def apply(faults: Faults, changes: Mapping[str, Any]) -> None:
+    """Given faults and a JSON object of some of its fields, set those fields.
+
+    Raise ValueError naming the field and what is allowed if a name is unknown or a value has
+    the wrong type or range; nothing is changed then.
+    """
+    kinds = {field.name: type(field.default) for field in dataclasses.fields(Faults)}
+    checked: dict[str, Any] = {}
+    for name, value in changes.items():
+        kind = kinds.get(name)
+        if kind is None:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(kinds))}")
+        checked[name] = _checked(name, kind, value)
+    for name, value in checked.items():
+        setattr(faults, name, value)
+
+
+def _checked(name: str, kind: type, value: Any) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"fault {name!r} must be true or false")
+        return value
+    if kind is str:
+        if value not in LOSE_WITH:
+            raise ValueError(f"fault {name!r} must be one of {', '.join(LOSE_WITH)}")
+        return value
+    number_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, number_types) or value < 0:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"fault {name!r} must be {what} >= 0")
+    if name == "transient_5xx_rate" and value > 1:
+        raise ValueError(f"fault {name!r} is a fraction between 0 and 1")
+    return kind(value)

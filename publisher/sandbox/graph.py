@@ -1,0 +1,485 @@
+"""The sandbox's Graph API behaviour, without HTTP: containers, publishing, reads, quota.
+
+`Graph` owns the `World` (and its lock) and the `Faults`. Each public method is one endpoint;
+it returns the JSON answer or raises `meta_errors.GraphError`. Every change is saved before
+the method returns, and `publish` commits the post to the state file BEFORE the answer is
+sent: a lost answer then means a post that exists, exactly as with Meta.
+
+Container life: IN_PROGRESS for `faults.processing_polls` status reads (videos 2 more), then
+FINISHED (or ERROR / EXPIRED per faults, or ERROR when its video was refused), PUBLISHED once
+published, EXPIRED 24 h after creation if never published.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from publisher.clock import Clock
+from publisher.sandbox import meta_errors, params
+from publisher.sandbox.faults import Faults
+from publisher.sandbox.fetch import Fetcher
+from publisher.sandbox.world import Account, Container, Post, World, meta_timestamp
+
+IN_PROGRESS, FINISHED, PUBLISHED = "IN_PROGRESS", "FINISHED", "PUBLISHED"
+ERROR, EXPIRED = "ERROR", "EXPIRED"
+STATUS_TEXT = {
+    IN_PROGRESS: "In Progress: Media is still being processed.",
+    FINISHED: "Finished: Media has been uploaded and it is ready to be published.",
+    PUBLISHED: "Published: Media has been successfully published.",
+    EXPIRED: "Expired: Media was not published within 24 hours.",
+}
+CONTAINER_LIFETIME = timedelta(hours=24)
+QUOTA_WINDOW = timedelta(hours=24)
+STORY_LIFETIME = timedelta(hours=24)
+TOKEN_LIFETIME = timedelta(days=60)
+VIDEO_EXTRA_POLLS = 2
+LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 25, 100
+SCOPES = ("instagram_business_basic", "instagram_business_content_publish")
+
+CONTAINER_FIELDS = frozenset({"id", "status_code", "status", "copyright_check_status"})
+MEDIA_FIELDS = frozenset(
+    {
+        "id", "caption", "media_type", "media_product_type", "permalink", "shortcode",
+        "timestamp", "username", "owner", "is_comment_enabled", "comments_count", "like_count",
+    }
+)  # fmt: skip
+USER_FIELDS = frozenset(
+    {
+        "id", "user_id", "username", "name", "account_type", "media_count",
+        "followers_count", "follows_count", "profile_picture_url", "biography", "website",
+    }
+)  # fmt: skip
+_SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+
+@dataclass(frozen=True)
+class PublishAnswer:
+    """media_publish's answer, and what the faults say to do with it: `lose` is None (send
+    it), "drop" (close the connection) or "502"; wait `delay_s` first."""
+
+    body: dict[str, Any]
+    lose: str | None
+    delay_s: float
+
+
+def token_key(token: str) -> str:
+    """A token's fingerprint: the sandbox remembers which account a token used, never it."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def fields_of(query: Mapping[str, str], allowed: frozenset[str], node_type: str) -> list[str]:
+    """`fields=a,b` -> ["a", "b"]. Raise GraphError (100) for a field the node lacks."""
+    names = [name.strip() for name in query.get("fields", "").split(",") if name.strip()]
+    for name in names:
+        if name not in allowed:
+            raise meta_errors.unknown_field(name, node_type)
+    return names
+
+
+class Graph:
+    """The sandbox's Graph API over a `World`. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        state_path: Path | None,
+        faults: Faults,
+        clock: Clock,
+        fetcher: Fetcher | None,
+    ) -> None:
+        self.faults = faults
+        self._clock = clock
+        self._fetcher = fetcher
+        self._lock = threading.RLock()
+        self._world = World(state_path)
+        # Memory only: token fingerprint -> the account it last used, and when it was seen.
+        self._token_account: dict[str, str] = {}
+        self._token_seen: dict[str, datetime] = {}
+
+    # --- for tests and the control endpoints ----------------------------------------------
+
+    def posts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dataclasses.asdict(post) for post in self._world.posts]
+
+    def publish_calls(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._world.publish_calls)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._world.clear()
+            self._world.save()
+            self._token_account.clear()
+            self._token_seen.clear()
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def create_container(
+        self, ig_user_id: str, form: Mapping[str, str], key: str
+    ) -> dict[str, Any]:
+        """POST /{ig-user-id}/media -> {"id": container_id}. The media are fetched and checked
+        here (outside the lock: a slow media server must not stall the sandbox)."""
+        spec = params.parse(form)
+        with self._lock:
+            self._account(ig_user_id, key)
+            for child_id in spec.children:
+                self._check_child(ig_user_id, child_id)
+        video_problem: int | None = None
+        if self._fetcher is not None:
+            if spec.image_url:
+                self._fetcher.image(spec.image_url, feed=spec.feed_image)
+            if spec.cover_url:
+                self._fetcher.image(spec.cover_url, feed=False)
+            if spec.video_url:
+                video_problem = self._fetcher.video(spec.video_url)
+        with self._lock:
+            fate, error_status = FINISHED, None
+            if video_problem is not None:
+                fate, error_status = ERROR, meta_errors.container_error_status(video_problem)
+            elif self.faults.error_containers > 0:
+                self.faults.error_containers -= 1
+                fate, error_status = ERROR, meta_errors.container_error_status(2207026)
+            elif self.faults.expire_containers > 0:
+                self.faults.expire_containers -= 1
+                fate = EXPIRED
+            polls = self.faults.processing_polls + (VIDEO_EXTRA_POLLS if spec.is_video else 0)
+            container = Container(
+                id=self._world.new_id("18"),
+                ig_user_id=ig_user_id,
+                kind=spec.kind,
+                is_video=spec.is_video,
+                is_carousel_item=spec.is_carousel_item,
+                media_url=spec.video_url or spec.image_url,
+                children=list(spec.children),
+                caption=spec.caption,
+                extras=dict(spec.extras),
+                created_at=self._clock().isoformat(),
+                polls_left=polls,
+                fate=fate,
+                error_status=error_status,
+            )
+            self._world.containers[container.id] = container
+            self._world.save()
+            return {"id": container.id}
+
+    def read_node(self, node_id: str, query: Mapping[str, str], key: str) -> dict[str, Any]:
+        """GET /{id}: a container (a status read: it counts as a processing poll), a post,
+        or an account (an unknown id asked only for user fields becomes a new account)."""
+        with self._lock:
+            container = self._world.containers.get(node_id)
+            if container is not None:
+                names = fields_of(query, CONTAINER_FIELDS, "ShadowIGMediaBuilder")
+                return self._read_container(container, names)
+            post = self._world.post(node_id)
+            if post is not None:
+                return self._media_fields(post, fields_of(query, MEDIA_FIELDS, "IGMedia"))
+            names = fields_of(query, USER_FIELDS | CONTAINER_FIELDS | MEDIA_FIELDS, "IGUser")
+            if node_id in self._world.accounts or (names and set(names) <= USER_FIELDS):
+                account = self._account(node_id, key)
+                return self._user_fields(account, fields_of(query, USER_FIELDS, "IGUser"))
+            raise meta_errors.no_such_object("GET", node_id)
+
+    def publish(self, ig_user_id: str, form: Mapping[str, str], key: str) -> PublishAnswer:
+        """POST /{ig-user-id}/media_publish creation_id=... -> {"id": media_id}.
+
+        Every call is counted in `publish_calls`. Raise GraphError: 24/2207006 for an unknown
+        container, 9007/2207027 when it is not FINISHED, -2/2207020 when EXPIRED, 100 when
+        already PUBLISHED (no second post, ever), 9/2207042 when the quota is used up."""
+        container_id = form.get("creation_id", "").strip()
+        if not container_id:
+            raise meta_errors.bad_parameter("The parameter creation_id is required")
+        with self._lock:
+            self._account(ig_user_id, key)
+            calls = self._world.publish_calls
+            calls[container_id] = calls.get(container_id, 0) + 1
+            self._world.save()
+            container = self._world.containers.get(container_id)
+            if container is None or container.ig_user_id != ig_user_id:
+                raise meta_errors.container_not_found(container_id)
+            if container.is_carousel_item:
+                raise meta_errors.bad_parameter(
+                    f"The container {container_id} is a carousel item: publish its carousel"
+                )
+            now = self._clock()
+            status = self._status(container, now)
+            if status == PUBLISHED:
+                raise meta_errors.already_published(container_id)
+            if status == EXPIRED:
+                raise meta_errors.container_expired()
+            if status != FINISHED:
+                raise meta_errors.not_ready()
+            if self._quota_used(ig_user_id, now) >= self.faults.quota_total:
+                raise meta_errors.quota_reached()
+            post = self._new_post(container, now)
+            container.media_id = post.id
+            self._world.posts.append(post)
+            self._world.save()  # durable before anyone hears of it
+            lose = None
+            if self.faults.lose_publish_responses > 0:
+                self.faults.lose_publish_responses -= 1
+                lose = self.faults.lose_publish_with
+            return PublishAnswer({"id": post.id}, lose, self.faults.publish_delay_s)
+
+    def list_media(
+        self, ig_user_id: str, query: Mapping[str, str], key: str, *, stories: bool, url: str
+    ) -> dict[str, Any]:
+        """GET /{ig-user-id}/media (no stories) or /stories (the last 24 h): newest first,
+        `limit` per page, cursor paging (`after`), `since`/`until` in Unix seconds. `url` is
+        the request's own URL without its query, for `paging.next`."""
+        names = fields_of(query, MEDIA_FIELDS, "IGMedia")
+        limit = _whole(query, "limit", LIST_LIMIT_DEFAULT, low=1)
+        limit = min(limit, LIST_LIMIT_MAX)
+        since = _whole(query, "since", 0, low=0)
+        until = _whole(query, "until", 0, low=0)
+        with self._lock:
+            self._account(ig_user_id, key)
+            now = self._clock()
+            items = [
+                post
+                for post in reversed(self._world.posts)
+                if post.ig_user_id == ig_user_id
+                and (post.media_product_type == "STORY") == stories
+                and (not stories or now - post.published_at <= STORY_LIFETIME)
+                and (not since or post.published_at.timestamp() >= since)
+                and (not until or post.published_at.timestamp() <= until)
+            ]
+            start = 0
+            if query.get("after"):
+                start = _cursor_position(items, query["after"]) + 1
+            page = items[start : start + limit]
+            body: dict[str, Any] = {"data": [self._media_fields(p, names) for p in page]}
+            if page:
+                paging: dict[str, Any] = {
+                    "cursors": {"before": _cursor(page[0]), "after": _cursor(page[-1])}
+                }
+                if start + limit < len(items):
+                    following = {k: v for k, v in query.items() if k != "access_token"}
+                    following["after"] = _cursor(page[-1])
+                    paging["next"] = f"{url}?{urlencode(following)}"
+                body["paging"] = paging
+            return body
+
+    def publishing_limit(
+        self, ig_user_id: str, query: Mapping[str, str], key: str
+    ) -> dict[str, Any]:
+        """GET /{ig-user-id}/content_publishing_limit -> {"data": [{"quota_usage", "config"?}]}."""
+        names = fields_of(query, frozenset({"quota_usage", "config"}), "ContentPublishingLimit")
+        with self._lock:
+            self._account(ig_user_id, key)
+            entry: dict[str, Any] = {"quota_usage": self._quota_used(ig_user_id, self._clock())}
+            if "config" in names:
+                entry["config"] = {
+                    "quota_total": self.faults.quota_total,
+                    "quota_duration": int(QUOTA_WINDOW.total_seconds()),
+                }
+            return {"data": [entry]}
+
+    def me(self, query: Mapping[str, str], key: str) -> dict[str, Any]:
+        """GET /me: the account this token used last, else the oldest account, else a new
+        one. `id` is app-scoped (not the Instagram user id), as with Instagram Login."""
+        names = fields_of(query, USER_FIELDS, "User") or ["id"]
+        with self._lock:
+            ig_user_id = self._token_account.get(key)
+            if ig_user_id is None and self._world.accounts:
+                oldest = min(self._world.accounts.values(), key=lambda a: a.created_at)
+                ig_user_id = oldest.ig_user_id
+            if ig_user_id is None:
+                ig_user_id = "17841" + str(int(key[:16], 16) % 10**12).zfill(12)
+            account = self._account(ig_user_id, key)
+            answer = self._user_fields(account, names)
+            if "id" in answer:
+                answer["id"] = _app_scoped_id(account.ig_user_id)
+            return answer
+
+    def debug_token(self, key: str) -> dict[str, Any]:
+        """GET /debug_token (sandbox only): the token's validity and a 60-day expiry counted
+        from when this sandbox first saw it."""
+        with self._lock:
+            seen = self._token_seen.setdefault(key, self._clock())
+            return {
+                "data": {
+                    "app_id": "sandbox",
+                    "type": "USER",
+                    "application": "publisher sandbox",
+                    "is_valid": True,
+                    "issued_at": int(seen.timestamp()),
+                    "expires_at": int((seen + TOKEN_LIFETIME).timestamp()),
+                    "scopes": list(SCOPES),
+                    "user_id": self._token_account.get(key),
+                }
+            }
+
+    # --- inside the lock ------------------------------------------------------------------
+
+    def _account(self, ig_user_id: str, key: str) -> Account:
+        account = self._world.accounts.get(ig_user_id)
+        if account is None:
+            account = Account(
+                ig_user_id=ig_user_id,
+                username=f"sandbox_{ig_user_id[-4:]}",
+                created_at=self._clock().isoformat(),
+            )
+            self._world.accounts[ig_user_id] = account
+            self._world.save()
+        self._token_account[key] = ig_user_id
+        self._token_seen.setdefault(key, self._clock())
+        return account
+
+    def _status(self, container: Container, now: datetime) -> str:
+        if container.media_id is not None:
+            return PUBLISHED
+        if now - datetime.fromisoformat(container.created_at) > CONTAINER_LIFETIME:
+            return EXPIRED
+        if container.polls_left > 0:
+            return IN_PROGRESS
+        return container.fate
+
+    def _check_child(self, ig_user_id: str, child_id: str) -> None:
+        child = self._world.containers.get(child_id)
+        if child is None or child.ig_user_id != ig_user_id:
+            raise meta_errors.child_not_found(child_id)
+        if not child.is_carousel_item:
+            raise meta_errors.bad_parameter(
+                f"The container {child_id} was not made with is_carousel_item=true"
+            )
+        status = self._status(child, self._clock())
+        if status == IN_PROGRESS:
+            raise meta_errors.not_ready()
+        if status != FINISHED:
+            raise meta_errors.bad_parameter(
+                f"The carousel item {child_id} is {status}; make a new one"
+            )
+
+    def _read_container(self, container: Container, names: list[str]) -> dict[str, Any]:
+        status = self._status(container, self._clock())
+        if status == IN_PROGRESS:
+            container.polls_left -= 1
+            self._world.save()
+        values: dict[str, Any] = {
+            "id": container.id,
+            "status_code": status,
+            "status": container.error_status if status == ERROR else STATUS_TEXT[status],
+            "copyright_check_status": {"matches_found": False, "status": "completed"},
+        }
+        return {"id": container.id} | {name: values[name] for name in names}
+
+    def _quota_used(self, ig_user_id: str, now: datetime) -> int:
+        recent = sum(
+            1
+            for post in self._world.posts
+            if post.ig_user_id == ig_user_id and now - post.published_at < QUOTA_WINDOW
+        )
+        return recent + self.faults.quota_used_extra
+
+    def _new_post(self, container: Container, now: datetime) -> Post:
+        media_id = self._world.new_id("17")
+        shortcode = "".join(secrets.choice(_SHORTCODE_ALPHABET) for _ in range(11))
+        username = self._world.accounts[container.ig_user_id].username
+        if container.kind == params.CAROUSEL:
+            media_type, product = "CAROUSEL_ALBUM", "FEED"
+            permalink = f"https://www.instagram.com/p/{shortcode}/"
+        elif container.kind == params.REELS:
+            media_type, product = "VIDEO", "REELS"
+            permalink = f"https://www.instagram.com/reel/{shortcode}/"
+        elif container.kind == params.STORIES:
+            media_type, product = ("VIDEO" if container.is_video else "IMAGE"), "STORY"
+            permalink = f"https://www.instagram.com/stories/{username}/{media_id}/"
+        else:
+            media_type, product = "IMAGE", "FEED"
+            permalink = f"https://www.instagram.com/p/{shortcode}/"
+        return Post(
+            id=media_id,
+            ig_user_id=container.ig_user_id,
+            container_id=container.id,
+            caption=container.caption,
+            timestamp=meta_timestamp(now),
+            media_type=media_type,
+            media_product_type=product,
+            shortcode=shortcode,
+            permalink=permalink,
+            children=list(container.children),
+            extras=dict(container.extras),
+        )
+
+    def _media_fields(self, post: Post, names: list[str]) -> dict[str, Any]:
+        account = self._world.accounts[post.ig_user_id]
+        values: dict[str, Any] = {
+            "id": post.id,
+            "caption": post.caption,
+            "media_type": post.media_type,
+            "media_product_type": post.media_product_type,
+            "permalink": post.permalink,
+            "shortcode": post.shortcode,
+            "timestamp": post.timestamp,
+            "username": account.username,
+            "owner": {"id": post.ig_user_id},
+            "is_comment_enabled": True,
+            "comments_count": 0,
+            "like_count": 0,
+        }
+        answer = {"id": post.id} | {name: values[name] for name in names}
+        if not post.caption:
+            answer.pop("caption", None)  # Meta leaves out fields without a value
+        return answer
+
+    def _user_fields(self, account: Account, names: list[str]) -> dict[str, Any]:
+        media_count = sum(
+            1
+            for post in self._world.posts
+            if post.ig_user_id == account.ig_user_id and post.media_product_type != "STORY"
+        )
+        values: dict[str, Any] = {
+            "id": account.ig_user_id,
+            "user_id": account.ig_user_id,
+            "username": account.username,
+            "name": f"Sandbox {account.ig_user_id[-4:]}",
+            "account_type": "BUSINESS",
+            "media_count": media_count,
+            "followers_count": 0,
+            "follows_count": 0,
+            "profile_picture_url": "https://www.instagram.com/static/images/anonymousUser.jpg",
+            "biography": "publisher sandbox account",
+            "website": "https://example.invalid/",
+        }
+        return {"id": account.ig_user_id} | {name: values[name] for name in names}
+
+
+def _app_scoped_id(ig_user_id: str) -> str:
+    digest = hashlib.sha256(f"app-scoped:{ig_user_id}".encode()).hexdigest()
+    return "26" + str(int(digest[:16], 16) % 10**15).zfill(15)
+
+
+def _whole(query: Mapping[str, str], name: str, default: int, *, low: int) -> int:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < low:
+        raise meta_errors.bad_parameter(f"Param {name} must be a whole number >= {low}")
+    return int(text)
+
+
+def _cursor(post: Post) -> str:
+    return base64.urlsafe_b64encode(f"media:{post.id}".encode()).decode().rstrip("=")
+
+
+def _cursor_position(items: list[Post], cursor: str) -> int:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    for index, post in enumerate(items):
+        if decoded == f"media:{post.id}":
+            return index
+    raise meta_errors.bad_parameter("The cursor is not valid for this listing")

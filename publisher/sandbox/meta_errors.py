@@ -1,0 +1,293 @@
+"""The errors the sandbox answers with, in Meta's shape (instagram-api.md §7).
+
+One function per error, named after what went wrong, so the table of codes the sandbox uses
+reads in one place. Every body is
+
+    {"error": {"message", "type", "code", "error_subcode"?, "is_transient",
+               "error_user_title"?, "error_user_msg"?, "fbtrace_id"}}
+
+with a fresh random `fbtrace_id`, answered with HTTP 400 unless said otherwise (nearly every
+Instagram publishing error is a 400; instagram-api.md §7.1).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+OAUTH = "OAuthException"
+METHOD = "GraphMethodException"
+
+
+class GraphError(Exception):
+    """A Graph API error answer: HTTP status plus Meta's error object."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        http_status: int = 400,
+        kind: str = OAUTH,
+        is_transient: bool = False,
+        user_title: str | None = None,
+        user_msg: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.subcode = subcode
+        self.http_status = http_status
+        self.kind = kind
+        self.is_transient = is_transient
+        self.user_title = user_title
+        self.user_msg = user_msg
+
+    def body(self) -> dict[str, Any]:
+        """Return Meta's error body, with a new fbtrace_id."""
+        error: dict[str, Any] = {"message": self.message, "type": self.kind, "code": self.code}
+        if self.subcode is not None:
+            error["error_subcode"] = self.subcode
+        error["is_transient"] = self.is_transient
+        if self.user_title:
+            error["error_user_title"] = self.user_title
+        if self.user_msg:
+            error["error_user_msg"] = self.user_msg
+        error["fbtrace_id"] = fbtrace_id()
+        return {"error": error}
+
+
+def fbtrace_id() -> str:
+    """Return a random trace id shaped like Meta's ("A6LJylpZRKw2xKLFsAP-cJh")."""
+    return "A" + secrets.token_urlsafe(16)[:22]
+
+
+def container_error_status(subcode: int) -> str:
+    """The `status` text of a container in ERROR, as Meta words it."""
+    return f"Error: Media upload has failed with error code {subcode}"
+
+
+# --- tokens (code 190) --------------------------------------------------------------------
+
+
+def token_missing() -> GraphError:
+    return GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+
+
+def token_invalid() -> GraphError:
+    return GraphError(190, "Error validating access token: The session is invalid.", subcode=467)
+
+
+def token_expired(now: datetime) -> GraphError:
+    stamp = now.strftime("%A, %d-%b-%y %H:%M:%S UTC")
+    return GraphError(
+        190,
+        f"Error validating access token: Session has expired on {stamp}. "
+        f"The current time is {stamp}.",
+        subcode=463,
+    )
+
+
+def token_in_url() -> GraphError:
+    # Not what Meta does (it accepts access_token=): the sandbox refuses it so that our own
+    # client can never start leaking the token into URLs and logs (RELIABILITY.md §5.5).
+    return GraphError(
+        100,
+        "The sandbox refuses access_token in the query string or the body: the token goes "
+        "in the Authorization header (Authorization: Bearer <token>), never in a URL.",
+    )
+
+
+# --- generic Graph errors -----------------------------------------------------------------
+
+
+def transient() -> GraphError:
+    return GraphError(
+        2,
+        "An unexpected error has occurred. Please retry your request later.",
+        http_status=500,
+        is_transient=True,
+    )
+
+
+def unknown_path(method: str, path: str) -> GraphError:
+    return GraphError(2500, f"Unknown path components: {path} ({method})")
+
+
+def no_such_object(method: str, object_id: str) -> GraphError:
+    return GraphError(
+        100,
+        f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, "
+        "cannot be loaded due to missing permissions, or does not support this operation.",
+        subcode=33,
+        kind=METHOD,
+    )
+
+
+def unknown_field(field: str, node_type: str) -> GraphError:
+    return GraphError(
+        100, f"(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"
+    )
+
+
+def bad_parameter(message: str, subcode: int | None = None) -> GraphError:
+    return GraphError(100, f"(#100) {message}", subcode=subcode)
+
+
+# --- container creation -------------------------------------------------------------------
+
+
+def unknown_media_type(media_type: str) -> GraphError:
+    return GraphError(
+        100,
+        f"The media type {media_type!r} is not supported",
+        subcode=2207023,
+        user_title="Unknown media type",
+        user_msg="The media type you entered is not supported: use REELS, STORIES, CAROUSEL, "
+        "VIDEO (carousel items only) or none for an image.",
+    )
+
+
+def carousel_size(count: int) -> GraphError:
+    return GraphError(
+        100,
+        f"Invalid number of carousel items: {count}",
+        subcode=2207028,
+        user_title="Carousel validation failed",
+        user_msg="A carousel takes between 2 and 10 photos or videos.",
+    )
+
+
+def caption_too_long(length: int) -> GraphError:
+    return GraphError(
+        36004,
+        f"The caption is too long ({length} characters)",
+        subcode=2207010,
+        user_title="Caption too long",
+        user_msg="The caption can have at most 2200 characters.",
+    )
+
+
+def too_many_tags(hashtags: int, mentions: int) -> GraphError:
+    return GraphError(
+        100,
+        f"Too many tags in the caption ({hashtags} hashtags, {mentions} @-mentions)",
+        subcode=2207040,
+        user_title="Too many tags",
+        user_msg="A caption can have at most 30 hashtags and 20 @-mentions.",
+    )
+
+
+def fetch_failed(url: str) -> GraphError:
+    return GraphError(
+        9004,
+        "Only photo or video can be accepted as media type.",
+        subcode=2207052,
+        user_title="Media download has failed.",
+        user_msg=f"The media could not be fetched from this URI: {url}",
+    )
+
+
+def fetch_timeout() -> GraphError:
+    return GraphError(
+        -2,
+        "Timeout downloading the media",
+        subcode=2207003,
+        is_transient=True,
+        user_title="Timeout",
+        user_msg="It took too long to download the media.",
+    )
+
+
+def image_too_large() -> GraphError:
+    return GraphError(
+        36000,
+        "The image size is too large.",
+        subcode=2207004,
+        user_title="Image size too large",
+        user_msg="The image is too large to download. It should be less than 8 MiB.",
+    )
+
+
+def image_format() -> GraphError:
+    return GraphError(
+        36001,
+        "The image format is not supported.",
+        subcode=2207005,
+        user_title="Unsupported format",
+        user_msg="The image format is not supported. Supported formats are: JPEG",
+    )
+
+
+def aspect_ratio(width: int, height: int) -> GraphError:
+    return GraphError(
+        36003,
+        f"The aspect ratio is not supported ({width}x{height}).",
+        subcode=2207009,
+        user_title="Aspect ratio not supported",
+        user_msg="The submitted image with aspect ratio must be within the 4:5 to 1.91:1 range.",
+    )
+
+
+def child_not_found(child_id: str) -> GraphError:
+    return GraphError(
+        24,
+        f"The carousel item {child_id} cannot be found",
+        subcode=2207006,
+        user_title="Media not found",
+        user_msg="The media with the given id cannot be found.",
+    )
+
+
+# --- publishing ---------------------------------------------------------------------------
+
+
+def not_ready() -> GraphError:
+    return GraphError(
+        9007,
+        "Media ID is not available",
+        subcode=2207027,
+        user_title="Media not ready",
+        user_msg="The media is not ready for publishing, please wait for a moment",
+    )
+
+
+def container_expired() -> GraphError:
+    return GraphError(
+        -2,
+        "The media container has expired",
+        subcode=2207020,
+        user_title="Media expired",
+        user_msg="The media you are trying to publish has expired. Please try again.",
+    )
+
+
+def container_not_found(container_id: str) -> GraphError:
+    return GraphError(
+        24,
+        f"The media container {container_id} cannot be found",
+        subcode=2207006,
+        user_title="Media not found",
+        user_msg="The media with the given id cannot be found.",
+    )
+
+
+def already_published(container_id: str) -> GraphError:
+    # Meta documents no answer for this; the sandbox refuses it (and makes no second post).
+    return bad_parameter(
+        f"The media container {container_id} has already been published; a container is "
+        "published once"
+    )
+
+
+def quota_reached() -> GraphError:
+    return GraphError(
+        9,
+        "Application request limit reached",
+        subcode=2207042,
+        user_title="Maximum number of posts reached",
+        user_msg="You reached maximum number of posts that is allowed to be published by "
+        "Content Publishing API.",
+    )

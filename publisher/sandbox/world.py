@@ -1,0 +1,147 @@
+"""What the sandbox remembers: accounts, containers, posts and publish calls, kept in one
+JSON file so that a sandbox in its own process keeps its posts across restarts.
+
+`World.save()` replaces the file atomically (publisher.atomicfile: temp + fsync + rename +
+dir fsync), so a kill -9 of the sandbox leaves the old state or the new, never a mix. Tokens
+are never stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from publisher import atomicfile
+from publisher.errors import StoreCorrupt
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Account:
+    ig_user_id: str
+    username: str
+    created_at: str  # ISO 8601, aware
+
+
+@dataclass
+class Container:
+    id: str
+    ig_user_id: str
+    kind: str  # IMAGE | VIDEO | REELS | STORIES | CAROUSEL (params.py)
+    is_video: bool
+    is_carousel_item: bool
+    media_url: str | None
+    children: list[str]
+    caption: str
+    extras: dict[str, str]
+    created_at: str  # ISO 8601, aware
+    polls_left: int  # status reads still answered IN_PROGRESS
+    fate: str  # FINISHED | ERROR | EXPIRED: the status after processing
+    error_status: str | None = None  # Meta's `status` text when fate is ERROR
+    media_id: str | None = None  # set when published
+
+
+@dataclass
+class Post:
+    id: str
+    ig_user_id: str
+    container_id: str
+    caption: str
+    timestamp: str  # Meta's form: 2026-12-01T08:00:07+0000
+    media_type: str  # IMAGE | VIDEO | CAROUSEL_ALBUM
+    media_product_type: str  # FEED | REELS | STORY
+    shortcode: str
+    permalink: str
+    children: list[str] = field(default_factory=list)  # child container ids (carousels)
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def published_at(self) -> datetime:
+        return datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%S%z")
+
+
+def meta_timestamp(moment: datetime) -> str:
+    """Given an aware datetime, return it the way Meta writes timestamps (UTC, +0000)."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps are aware datetimes")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+class World:
+    """The sandbox's state. Not thread-safe: the caller holds its lock around every use."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.accounts: dict[str, Account] = {}
+        self.containers: dict[str, Container] = {}
+        self.posts: list[Post] = []
+        self.publish_calls: dict[str, int] = {}
+        if path is not None and path.exists():
+            self._load(path)
+
+    def clear(self) -> None:
+        self.accounts.clear()
+        self.containers.clear()
+        self.posts.clear()
+        self.publish_calls.clear()
+
+    def post(self, media_id: str) -> Post | None:
+        for post in self.posts:
+            if post.id == media_id:
+                return post
+        return None
+
+    def new_id(self, prefix: str) -> str:
+        """Return a fresh 17-digit id starting with `prefix` ("17", "18"), hard to guess and
+        used by no container, post or account yet."""
+        while True:
+            candidate = prefix + "".join(
+                str(secrets.randbelow(10)) for _ in range(17 - len(prefix))
+            )
+            taken = (
+                candidate in self.containers
+                or candidate in self.accounts
+                or self.post(candidate) is not None
+            )
+            if not taken:
+                return candidate
+
+    def save(self) -> None:
+        """Write the state to `path` atomically and durably (nothing without a path)."""
+        if self.path is None:
+            return
+        document = {
+            "version": FORMAT_VERSION,
+            "accounts": [dataclasses.asdict(a) for a in self.accounts.values()],
+            "containers": [dataclasses.asdict(c) for c in self.containers.values()],
+            "posts": [dataclasses.asdict(p) for p in self.posts],
+            "publish_calls": self.publish_calls,
+        }
+        data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomicfile.write_bytes(self.path, data)
+
+    def _load(self, path: Path) -> None:
+        try:
+            document: Any = json.loads(path.read_bytes())
+            if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+                raise ValueError(f"not a version {FORMAT_VERSION} sandbox state")
+            for raw in document["accounts"]:
+                account = Account(**raw)
+                self.accounts[account.ig_user_id] = account
+            for raw in document["containers"]:
+                container = Container(**raw)
+                self.containers[container.id] = container
+            self.posts = [Post(**raw) for raw in document["posts"]]
+            self.publish_calls = {str(k): int(v) for k, v in document["publish_calls"].items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreCorrupt(
+                f"{path}: the sandbox state cannot be read ({exc}); move it away to start "
+                "an empty sandbox"
+            ) from exc
