@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher import drafts, jobstore, statusblock
+from publisher import drafts, durations, jobstore, statusblock
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
 from publisher.drafts import Draft
@@ -227,11 +227,15 @@ def prepare(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop
     reusing the ones already made for this version of the draft; return the job.
 
     This is the daemon's prepare-ahead: it does not change the job's state and never raises
-    an ApiError (the publish at the slot meets the same problem and records it); it returns
-    the job unchanged if another worker of this process is on it.
+    an ApiError (the publish at the slot meets the same problem and records it). A job that
+    is not waiting (scheduled/retrying), that may have been published (publish_requested_at),
+    or that another worker of this process holds is returned unchanged.
     """
+    job = _job(rt, job_id)
+    if job.state not in {State.SCHEDULED, State.RETRYING} or job.publish_requested_at:
+        return job
     if not rt.claim(job_id):
-        return _job(rt, job_id)
+        return job
     try:
         _with_one_rebuild(rt, job_id, progress, lambda: _prepare(rt, job_id, draft, progress))
     except ApiError as exc:
@@ -261,12 +265,12 @@ def _with_one_rebuild(
 def _prepare(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Container:
     """Create/poll what is missing; return the FINISHED container to publish."""
     job = _job(rt, job_id)
-    client = rt.client(job.account or draft.account, job_id)
+    client = rt.client(draft.account, job_id)
     live = live_containers(job, draft.fingerprint, rt.clock())
     top_role = "parent" if draft.type == "carousel" else "single"
     top = live.get((top_role, None))
     if top is not None:
-        _wait_finished(rt, client, job_id, top, progress)
+        _wait_finished(rt, client, job_id, [top], progress)
         return top
 
     urls = [_url(rt, item) for item in draft.media]
@@ -276,7 +280,7 @@ def _prepare(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Cont
         single = _create(
             rt, client, job_id, draft, items[0], role="single", item=0, progress=progress
         )
-        _wait_finished(rt, client, job_id, single, progress)
+        _wait_finished(rt, client, job_id, [single], progress)
         return single
 
     children = [
@@ -284,11 +288,10 @@ def _prepare(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Cont
         or _create(rt, client, job_id, draft, params, role="child", item=index, progress=progress)
         for index, params in enumerate(items)
     ]
-    for child in children:
-        _wait_finished(rt, client, job_id, child, progress)
+    _wait_finished(rt, client, job_id, children, progress)
     params = payloads.with_children(parent, [child.id for child in children])
     top = _create(rt, client, job_id, draft, params, role="parent", item=None, progress=progress)
-    _wait_finished(rt, client, job_id, top, progress)
+    _wait_finished(rt, client, job_id, [top], progress)
     return top
 
 
@@ -331,52 +334,77 @@ def _create(
 
 
 def _wait_finished(
-    rt: Runtime, client: graph.Client, job_id: str, container: Container, progress: Progress
+    rt: Runtime,
+    client: graph.Client,
+    job_id: str,
+    containers: Sequence[Container],
+    progress: Progress,
 ) -> None:
-    """Return once the container is FINISHED. Raise what ERROR/EXPIRED means (Meta's status
-    text kept), _ContainerPublished for PUBLISHED, Transient for anything else."""
-    if container.status_code == "FINISHED":
-        return  # FINISHED stays FINISHED until it expires or is published
-    status = _poll(rt, client, job_id, container, progress)
-    code = status.status_code
-    if code == "FINISHED":
+    """Return once every container is FINISHED; they are polled together (carousel children
+    process in parallel at Meta). Raise what ERROR/EXPIRED means (Meta's status text kept),
+    _ContainerPublished for PUBLISHED, Transient for anything else."""
+    # FINISHED stays FINISHED until it expires or is published: no need to ask again.
+    pending = [container for container in containers if container.status_code != "FINISHED"]
+    if not pending:
         return
-    if code in {"ERROR", "EXPIRED"}:
-        raise graph_errors.container_failed(code, status.status, container_id=container.id)
-    if code == "PUBLISHED":
-        raise _ContainerPublished(container)
-    raise Transient(
-        f"container has the unexpected status {code!r}",
-        step="poll",
-        container_id=container.id,
-        hint="publisher checks it again at the next attempt.",
-    )
+    statuses = _poll(rt, client, job_id, pending, progress)
+    for container in pending:
+        status = statuses.get(container.id)
+        code = status.status_code if status is not None else "IN_PROGRESS"
+        if code in {"ERROR", "EXPIRED"}:
+            assert status is not None
+            raise graph_errors.container_failed(code, status.status, container_id=container.id)
+        if code == "PUBLISHED":
+            raise _ContainerPublished(container)
+    for container in pending:
+        code = statuses[container.id].status_code
+        if code != "FINISHED":
+            raise Transient(
+                f"container has the unexpected status {code!r}",
+                step="poll",
+                container_id=container.id,
+                hint="publisher checks it again at the next attempt.",
+            )
 
 
 def _poll(
-    rt: Runtime, client: graph.Client, job_id: str, container: Container, progress: Progress
-) -> graph.ContainerStatus:
-    """Check the container's status (waits from `poll_delays`) until it is no longer
-    IN_PROGRESS; return that status, recorded on the job. Raise Transient at poll_timeout:
-    the container stays valid, so the next attempt polls it again instead of rebuilding."""
+    rt: Runtime,
+    client: graph.Client,
+    job_id: str,
+    containers: Sequence[Container],
+    progress: Progress,
+) -> dict[str, graph.ContainerStatus]:
+    """Check the containers' statuses (waits from `poll_delays`, all of them each round)
+    until none is IN_PROGRESS, or one is ERROR/EXPIRED/PUBLISHED (that ends it at once);
+    return the last status of each container no longer IN_PROGRESS, recorded on the job.
+    Raise Transient at poll_timeout: the containers stay valid, so the next attempt polls
+    them again instead of rebuilding."""
     settings = rt.config.publishing
     deadline = rt.clock() + settings.poll_timeout
-    last = container.status_code
+    last = {container.id: container.status_code for container in containers}
+    done: dict[str, graph.ContainerStatus] = {}
     for delay in poll_delays(settings.poll_interval.total_seconds()):
         remaining = (deadline - rt.clock()).total_seconds()
         rt.sleep(max(min(delay, remaining), 0.0))
-        status = client.container_status(container.id)
-        if status.status_code != last:
-            last = status.status_code
-            _set_status(rt, job_id, container.id, last)
-        if last != "IN_PROGRESS":
-            return status
-        progress(f"processing… ({last})")
+        for container_id in [cid for cid in last if cid not in done]:
+            status = client.container_status(container_id)
+            if status.status_code != last[container_id]:
+                last[container_id] = status.status_code
+                _set_status(rt, job_id, container_id, status.status_code)
+            if status.status_code != "IN_PROGRESS":
+                done[container_id] = status
+                if status.status_code != "FINISHED":
+                    return done
+        waiting = [cid for cid in last if cid not in done]
+        if not waiting:
+            return done
+        which = "" if len(last) == 1 else f" {len(waiting)} of {len(last)} containers"
+        progress(f"processing…{which} (IN_PROGRESS)")
         if rt.clock() >= deadline:
             raise Transient(
-                f"container still {last} after {_duration(settings.poll_timeout)}",
+                f"container still IN_PROGRESS after {durations.format(settings.poll_timeout)}",
                 step="poll",
-                container_id=container.id,
+                container_id=waiting[0],
                 hint="Instagram is still processing the media; publisher checks the same "
                 "container again at the next attempt (raise publishing.poll_timeout for "
                 "long videos).",
@@ -700,7 +728,7 @@ def _reconcile(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -
         if status.status_code != container.status_code:
             _set_status(rt, job.id, container.id, status.status_code)
         if status.status_code == "IN_PROGRESS":
-            status = _poll(rt, client, job.id, container, progress)
+            status = _poll(rt, client, job.id, [container], progress)[container.id]
     except AuthFailed:
         raise  # blocked; the request stays recorded, so the next run checks again
     except ApiError as exc:
@@ -851,15 +879,6 @@ def _local(rt: Runtime, moment: datetime) -> str:
     return moment.astimezone(rt.config.tz).isoformat(timespec="seconds")
 
 
-def _duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    if seconds % 3600 == 0 and seconds:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0 and seconds:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
 # --- `publisher publish DRAFT` ---------------------------------------------------------------
 
 
@@ -903,7 +922,7 @@ def publish_draft(
             wait = job.next_attempt_at - clock()
             if wait > FOREGROUND_MAX_WAIT:
                 progress(
-                    f"not waiting {_duration(wait)} here: the job stays retrying, and "
+                    f"not waiting {durations.format(wait)} here: the job stays retrying, and "
                     "`publisher run` (or this command, run again later) goes on from there"
                 )
                 return job

@@ -655,6 +655,7 @@ def test_only_waiting_jobs_are_claimed(env: Env, state: State) -> None:
     env.rt.store.transition(job_id, state)
     job = publishing.publish(env.rt, job_id, draft)
     assert job.state is state
+    assert publishing.prepare(env.rt, job_id, draft).state is state
     assert env.fake.log == []
 
 
