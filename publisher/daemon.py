@@ -67,6 +67,7 @@ STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
 ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
 IDLE_CHECK = timedelta(hours=1)  # look at the jobs at least this often with nothing due
+PREPARES = 4  # drafts whose containers are prepared at once, all accounts together
 
 
 def _shown(job: Job) -> str:
@@ -461,9 +462,9 @@ class Daemon:
                 self.config,
                 busy=self.workers.busy(),
                 busy_accounts=self.workers.accounts("publish", "reconcile"),
-                preparing_accounts=self.workers.accounts("prepare"),
                 prepared=prepared,
                 capacity=self.config.publishing.concurrency - running,
+                prepare_capacity=PREPARES - self.workers.count("prepare"),
             )
             by_id = {job.id: job for job in jobs}
             for item in work:

@@ -366,9 +366,9 @@ def due(
     *,
     busy: Collection[str] = (),
     busy_accounts: Collection[str] = (),
-    preparing_accounts: Collection[str] = (),
     prepared: Collection[str] = (),
     capacity: int,
+    prepare_capacity: int = 0,
 ) -> list[Work]:
     """Given the jobs and `now`, return what to start now, earliest due first:
 
@@ -376,8 +376,8 @@ def due(
     - a due job: "publish", at most `capacity` of them, one per account, none for an account
       in `busy_accounts` (a publish of that account is running);
     - a scheduled job within prepare_ahead of its time and not in `prepared`: "prepare" (its
-      containers, so that media_publish goes out at the slot), one per account, none for an
-      account in `preparing_accounts`.
+      containers, so that media_publish goes out at the slot), at most `prepare_capacity`;
+      preparing is creating containers and waiting for them, so an account may have several.
     Jobs in `busy` (a worker has them) are skipped.
     """
     grace = config.schedule.misfire_grace
@@ -398,7 +398,6 @@ def due(
             candidates.append((when, 2, job))
     work: list[Work] = []
     publishing = set(busy_accounts)
-    preparing = set(preparing_accounts)
     for when, kind, job in sorted(candidates, key=lambda item: (item[0], item[1], item[2].id)):
         if kind == 0:
             work.append(Work(job.id, "miss", when, job.account))
@@ -408,8 +407,8 @@ def due(
             publishing.add(job.account)
             capacity -= 1
             work.append(Work(job.id, "publish", when, job.account))
-        elif job.account not in preparing:
-            preparing.add(job.account)
+        elif prepare_capacity > 0:
+            prepare_capacity -= 1
             work.append(Work(job.id, "prepare", when, job.account))
     return work
 

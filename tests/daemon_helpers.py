@@ -38,7 +38,27 @@ class ManualClock:
         time.sleep(0)
 
 
-def open_daemon(config: Config, clock: ManualClock, **kwargs: object) -> Daemon:
+class JumpingClock:
+    """The real clock, except that `sleep` jumps it forward instead of waiting (the
+    reconciliation's settle wait, polling and backoff then take no real time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self.offset += delta
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(timedelta(seconds=max(seconds, 0.0)))
+
+
+def open_daemon(config: Config, clock: ManualClock | JumpingClock, **kwargs: object) -> Daemon:
     runtime = Runtime.open(config, clock=clock, sleep=clock.sleep, retry_wait=0.0)
     options: dict[str, object] = {"quiet": 0.05, "heartbeat": 0.2}
     options.update(kwargs)
