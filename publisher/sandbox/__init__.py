@@ -1,8 +1,10 @@
 """The built-in Graph API sandbox (SPEC §6): a fake of Instagram's publishing endpoints on
 loopback, for `api: sandbox`, `publisher sandbox` and the end-to-end tests.
 
-    server       HTTP: routes, auth, faults, control endpoints; `SandboxServer`, `serve_forever`
+    server       `SandboxServer` (start, stop, faults, posts), `serve_forever`, `main`
+    handler      the HTTP side: routes, auth, faults, control endpoints
     graph        the behaviour: containers, publishing, reads, quota (no HTTP)
+    views        how containers, posts and accounts read: fields, cursors
     params       POST /media parameters checked like Meta checks them (pure)
     fetch        downloading media like Instagram, refusing what it refuses
     world        the state (accounts, containers, posts), saved atomically to a JSON file

@@ -12,11 +12,8 @@ published, EXPIRED 24 h after creation if never published.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
-import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,19 +23,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from publisher.clock import Clock
-from publisher.sandbox import meta_errors, params
+from publisher.sandbox import meta_errors, params, views
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.fetch import Fetcher
-from publisher.sandbox.world import Account, Container, Post, World, meta_timestamp
+from publisher.sandbox.views import ERROR, EXPIRED, FINISHED, IN_PROGRESS, PUBLISHED
+from publisher.sandbox.world import Account, Container, Post, World, post_for
 
-IN_PROGRESS, FINISHED, PUBLISHED = "IN_PROGRESS", "FINISHED", "PUBLISHED"
-ERROR, EXPIRED = "ERROR", "EXPIRED"
-STATUS_TEXT = {
-    IN_PROGRESS: "In Progress: Media is still being processed.",
-    FINISHED: "Finished: Media has been uploaded and it is ready to be published.",
-    PUBLISHED: "Published: Media has been successfully published.",
-    EXPIRED: "Expired: Media was not published within 24 hours.",
-}
 CONTAINER_LIFETIME = timedelta(hours=24)
 QUOTA_WINDOW = timedelta(hours=24)
 STORY_LIFETIME = timedelta(hours=24)
@@ -46,21 +36,6 @@ TOKEN_LIFETIME = timedelta(days=60)
 VIDEO_EXTRA_POLLS = 2
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 25, 100
 SCOPES = ("instagram_business_basic", "instagram_business_content_publish")
-
-CONTAINER_FIELDS = frozenset({"id", "status_code", "status", "copyright_check_status"})
-MEDIA_FIELDS = frozenset(
-    {
-        "id", "caption", "media_type", "media_product_type", "permalink", "shortcode",
-        "timestamp", "username", "owner", "is_comment_enabled", "comments_count", "like_count",
-    }
-)  # fmt: skip
-USER_FIELDS = frozenset(
-    {
-        "id", "user_id", "username", "name", "account_type", "media_count",
-        "followers_count", "follows_count", "profile_picture_url", "biography", "website",
-    }
-)  # fmt: skip
-_SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
 @dataclass(frozen=True)
@@ -76,15 +51,6 @@ class PublishAnswer:
 def token_key(token: str) -> str:
     """A token's fingerprint: the sandbox remembers which account a token used, never it."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def fields_of(query: Mapping[str, str], allowed: frozenset[str], node_type: str) -> list[str]:
-    """`fields=a,b` -> ["a", "b"]. Raise GraphError (100) for a field the node lacks."""
-    names = [name.strip() for name in query.get("fields", "").split(",") if name.strip()]
-    for name in names:
-        if name not in allowed:
-            raise meta_errors.unknown_field(name, node_type)
-    return names
 
 
 class Graph:
@@ -180,15 +146,20 @@ class Graph:
         with self._lock:
             container = self._world.containers.get(node_id)
             if container is not None:
-                names = fields_of(query, CONTAINER_FIELDS, "ShadowIGMediaBuilder")
+                names = views.fields_of(query, views.CONTAINER_FIELDS, "ShadowIGMediaBuilder")
                 return self._read_container(container, names)
             post = self._world.post(node_id)
             if post is not None:
-                return self._media_fields(post, fields_of(query, MEDIA_FIELDS, "IGMedia"))
-            names = fields_of(query, USER_FIELDS | CONTAINER_FIELDS | MEDIA_FIELDS, "IGUser")
-            if node_id in self._world.accounts or (names and set(names) <= USER_FIELDS):
+                return self._media_fields(
+                    post, views.fields_of(query, views.MEDIA_FIELDS, "IGMedia")
+                )
+            every = views.USER_FIELDS | views.CONTAINER_FIELDS | views.MEDIA_FIELDS
+            names = views.fields_of(query, every, "IGUser")
+            if node_id in self._world.accounts or (names and set(names) <= views.USER_FIELDS):
                 account = self._account(node_id, key)
-                return self._user_fields(account, fields_of(query, USER_FIELDS, "IGUser"))
+                return self._user_fields(
+                    account, views.fields_of(query, views.USER_FIELDS, "IGUser")
+                )
             raise meta_errors.no_such_object("GET", node_id)
 
     def publish(self, ig_user_id: str, form: Mapping[str, str], key: str) -> PublishAnswer:
@@ -222,7 +193,8 @@ class Graph:
                 raise meta_errors.not_ready()
             if self._quota_used(ig_user_id, now) >= self.faults.quota_total:
                 raise meta_errors.quota_reached()
-            post = self._new_post(container, now)
+            username = self._world.accounts[ig_user_id].username
+            post = post_for(container, self._world.new_id("17"), username, now)
             container.media_id = post.id
             self._world.posts.append(post)
             self._world.save()  # durable before anyone hears of it
@@ -238,11 +210,11 @@ class Graph:
         """GET /{ig-user-id}/media (no stories) or /stories (the last 24 h): newest first,
         `limit` per page, cursor paging (`after`), `since`/`until` in Unix seconds. `url` is
         the request's own URL without its query, for `paging.next`."""
-        names = fields_of(query, MEDIA_FIELDS, "IGMedia")
-        limit = _whole(query, "limit", LIST_LIMIT_DEFAULT, low=1)
+        names = views.fields_of(query, views.MEDIA_FIELDS, "IGMedia")
+        limit = views.whole(query, "limit", LIST_LIMIT_DEFAULT, low=1)
         limit = min(limit, LIST_LIMIT_MAX)
-        since = _whole(query, "since", 0, low=0)
-        until = _whole(query, "until", 0, low=0)
+        since = views.whole(query, "since", 0, low=0)
+        until = views.whole(query, "until", 0, low=0)
         with self._lock:
             self._account(ig_user_id, key)
             now = self._clock()
@@ -257,16 +229,16 @@ class Graph:
             ]
             start = 0
             if query.get("after"):
-                start = _cursor_position(items, query["after"]) + 1
+                start = views.cursor_position(items, query["after"]) + 1
             page = items[start : start + limit]
             body: dict[str, Any] = {"data": [self._media_fields(p, names) for p in page]}
             if page:
                 paging: dict[str, Any] = {
-                    "cursors": {"before": _cursor(page[0]), "after": _cursor(page[-1])}
+                    "cursors": {"before": views.cursor(page[0]), "after": views.cursor(page[-1])}
                 }
                 if start + limit < len(items):
                     following = {k: v for k, v in query.items() if k != "access_token"}
-                    following["after"] = _cursor(page[-1])
+                    following["after"] = views.cursor(page[-1])
                     paging["next"] = f"{url}?{urlencode(following)}"
                 body["paging"] = paging
             return body
@@ -275,7 +247,8 @@ class Graph:
         self, ig_user_id: str, query: Mapping[str, str], key: str
     ) -> dict[str, Any]:
         """GET /{ig-user-id}/content_publishing_limit -> {"data": [{"quota_usage", "config"?}]}."""
-        names = fields_of(query, frozenset({"quota_usage", "config"}), "ContentPublishingLimit")
+        allowed = frozenset({"quota_usage", "config"})
+        names = views.fields_of(query, allowed, "ContentPublishingLimit")
         with self._lock:
             self._account(ig_user_id, key)
             entry: dict[str, Any] = {"quota_usage": self._quota_used(ig_user_id, self._clock())}
@@ -289,7 +262,7 @@ class Graph:
     def me(self, query: Mapping[str, str], key: str) -> dict[str, Any]:
         """GET /me: the account this token used last, else the oldest account, else a new
         one. `id` is app-scoped (not the Instagram user id), as with Instagram Login."""
-        names = fields_of(query, USER_FIELDS, "User") or ["id"]
+        names = views.fields_of(query, views.USER_FIELDS, "User") or ["id"]
         with self._lock:
             ig_user_id = self._token_account.get(key)
             if ig_user_id is None and self._world.accounts:
@@ -300,7 +273,7 @@ class Graph:
             account = self._account(ig_user_id, key)
             answer = self._user_fields(account, names)
             if "id" in answer:
-                answer["id"] = _app_scoped_id(account.ig_user_id)
+                answer["id"] = views.app_scoped_id(account.ig_user_id)
             return answer
 
     def debug_token(self, key: str) -> dict[str, Any]:
@@ -367,13 +340,7 @@ class Graph:
         if status == IN_PROGRESS:
             container.polls_left -= 1
             self._world.save()
-        values: dict[str, Any] = {
-            "id": container.id,
-            "status_code": status,
-            "status": container.error_status if status == ERROR else STATUS_TEXT[status],
-            "copyright_check_status": {"matches_found": False, "status": "completed"},
-        }
-        return {"id": container.id} | {name: values[name] for name in names}
+        return views.container_fields(container, status, names)
 
     def _quota_used(self, ig_user_id: str, now: datetime) -> int:
         recent = sum(
@@ -383,56 +350,9 @@ class Graph:
         )
         return recent + self.faults.quota_used_extra
 
-    def _new_post(self, container: Container, now: datetime) -> Post:
-        media_id = self._world.new_id("17")
-        shortcode = "".join(secrets.choice(_SHORTCODE_ALPHABET) for _ in range(11))
-        username = self._world.accounts[container.ig_user_id].username
-        if container.kind == params.CAROUSEL:
-            media_type, product = "CAROUSEL_ALBUM", "FEED"
-            permalink = f"https://www.instagram.com/p/{shortcode}/"
-        elif container.kind == params.REELS:
-            media_type, product = "VIDEO", "REELS"
-            permalink = f"https://www.instagram.com/reel/{shortcode}/"
-        elif container.kind == params.STORIES:
-            media_type, product = ("VIDEO" if container.is_video else "IMAGE"), "STORY"
-            permalink = f"https://www.instagram.com/stories/{username}/{media_id}/"
-        else:
-            media_type, product = "IMAGE", "FEED"
-            permalink = f"https://www.instagram.com/p/{shortcode}/"
-        return Post(
-            id=media_id,
-            ig_user_id=container.ig_user_id,
-            container_id=container.id,
-            caption=container.caption,
-            timestamp=meta_timestamp(now),
-            media_type=media_type,
-            media_product_type=product,
-            shortcode=shortcode,
-            permalink=permalink,
-            children=list(container.children),
-            extras=dict(container.extras),
-        )
-
     def _media_fields(self, post: Post, names: list[str]) -> dict[str, Any]:
-        account = self._world.accounts[post.ig_user_id]
-        values: dict[str, Any] = {
-            "id": post.id,
-            "caption": post.caption,
-            "media_type": post.media_type,
-            "media_product_type": post.media_product_type,
-            "permalink": post.permalink,
-            "shortcode": post.shortcode,
-            "timestamp": post.timestamp,
-            "username": account.username,
-            "owner": {"id": post.ig_user_id},
-            "is_comment_enabled": True,
-            "comments_count": 0,
-            "like_count": 0,
-        }
-        answer = {"id": post.id} | {name: values[name] for name in names}
-        if not post.caption:
-            answer.pop("caption", None)  # Meta leaves out fields without a value
-        return answer
+        username = self._world.accounts[post.ig_user_id].username
+        return views.media_fields(post, username, names)
 
     def _user_fields(self, account: Account, names: list[str]) -> dict[str, Any]:
         media_count = sum(
@@ -440,46 +360,4 @@ class Graph:
             for post in self._world.posts
             if post.ig_user_id == account.ig_user_id and post.media_product_type != "STORY"
         )
-        values: dict[str, Any] = {
-            "id": account.ig_user_id,
-            "user_id": account.ig_user_id,
-            "username": account.username,
-            "name": f"Sandbox {account.ig_user_id[-4:]}",
-            "account_type": "BUSINESS",
-            "media_count": media_count,
-            "followers_count": 0,
-            "follows_count": 0,
-            "profile_picture_url": "https://www.instagram.com/static/images/anonymousUser.jpg",
-            "biography": "publisher sandbox account",
-            "website": "https://example.invalid/",
-        }
-        return {"id": account.ig_user_id} | {name: values[name] for name in names}
-
-
-def _app_scoped_id(ig_user_id: str) -> str:
-    digest = hashlib.sha256(f"app-scoped:{ig_user_id}".encode()).hexdigest()
-    return "26" + str(int(digest[:16], 16) % 10**15).zfill(15)
-
-
-def _whole(query: Mapping[str, str], name: str, default: int, *, low: int) -> int:
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isdigit() or int(text) < low:
-        raise meta_errors.bad_parameter(f"Param {name} must be a whole number >= {low}")
-    return int(text)
-
-
-def _cursor(post: Post) -> str:
-    return base64.urlsafe_b64encode(f"media:{post.id}".encode()).decode().rstrip("=")
-
-
-def _cursor_position(items: list[Post], cursor: str) -> int:
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    for index, post in enumerate(items):
-        if decoded == f"media:{post.id}":
-            return index
-    raise meta_errors.bad_parameter("The cursor is not valid for this listing")
+        return views.user_fields(account, media_count, names)

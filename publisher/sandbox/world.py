@@ -18,6 +18,7 @@ from typing import Any
 
 from publisher import atomicfile
 from publisher.errors import StoreCorrupt
+from publisher.sandbox import params
 
 FORMAT_VERSION = 1
 
@@ -71,6 +72,41 @@ def meta_timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("timestamps are aware datetimes")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+
+def post_for(container: Container, media_id: str, username: str, now: datetime) -> Post:
+    """Given a container being published, its new media id, the account's username and the
+    time, return the post: media_type and media_product_type as Meta reports them (a reel
+    is VIDEO/REELS, a story IMAGE or VIDEO/STORY) and a permalink with a fresh shortcode."""
+    shortcode = "".join(secrets.choice(SHORTCODE_ALPHABET) for _ in range(11))
+    if container.kind == params.CAROUSEL:
+        media_type, product = "CAROUSEL_ALBUM", "FEED"
+        permalink = f"https://www.instagram.com/p/{shortcode}/"
+    elif container.kind == params.REELS:
+        media_type, product = "VIDEO", "REELS"
+        permalink = f"https://www.instagram.com/reel/{shortcode}/"
+    elif container.kind == params.STORIES:
+        media_type, product = ("VIDEO" if container.is_video else "IMAGE"), "STORY"
+        permalink = f"https://www.instagram.com/stories/{username}/{media_id}/"
+    else:
+        media_type, product = "IMAGE", "FEED"
+        permalink = f"https://www.instagram.com/p/{shortcode}/"
+    return Post(
+        id=media_id,
+        ig_user_id=container.ig_user_id,
+        container_id=container.id,
+        caption=container.caption,
+        timestamp=meta_timestamp(now),
+        media_type=media_type,
+        media_product_type=product,
+        shortcode=shortcode,
+        permalink=permalink,
+        children=list(container.children),
+        extras=dict(container.extras),
+    )
 
 
 class World:
