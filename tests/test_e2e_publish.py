@@ -5,6 +5,7 @@ Clock and sleep are fake, so polling, backoff and the reconciliation wait take n
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,7 +221,13 @@ def test_a_published_draft_is_refused_with_exit_1(
     with pytest.raises(UserError, match="was published on .* as media"):
         run(site, path, fake_time)
 
-    status = cli.main(["-c", str(site.config_path), "publish", str(path)], out=io.StringIO())
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:  # cli.main sets up logging on this test's (soon closed) stderr: undo it after
+        status = cli.main(["-c", str(site.config_path), "publish", str(path)], out=io.StringIO())
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert status == 1
     assert "publishing the same content again needs a new draft file" in capsys.readouterr().err
     assert len(sandbox.posts()) == 1
