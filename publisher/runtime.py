@@ -184,7 +184,8 @@ class Runtime:
     def reload(self, config: Config) -> None:
         """Take a new config: accounts and tokens apply to the next `client()`; a changed
         `media` section or content_dir restarts the media host; the sandbox starts if an
-        account now needs it. state_dir cannot change while running (the store is open)."""
+        account now needs it. state_dir cannot change while running (the store is open).
+        Raise OSError if the new media host cannot listen (the old one keeps serving)."""
         _register_tokens(config)
         with self._lock:
             old = self.config
@@ -195,8 +196,12 @@ class Runtime:
             self._quota.clear()
         if media_changed:
             fresh = mediahost.make(config, clock=self.clock)
-            self.media.stop()
-            fresh.start()
+            self.media.stop()  # first: the new host may listen on the same address
+            try:
+                fresh.start()
+            except OSError:
+                self.media.start()  # keep serving the old way rather than not at all
+                raise
             self.media = fresh
         if old.state_dir != config.state_dir:
             log.warning(

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import respx
 from publish_helpers import DRAFTS, IG_USER_ID, FakeTime, load_config, make_site, write_draft
+from pydantic import SecretStr
 
 from publisher import drafts, jobstore, publishing, statusblock
 from publisher.config import Config
@@ -315,6 +316,7 @@ class Env:
     rt: Runtime
     fake: FakeGraph
     time: FakeTime
+    router: respx.MockRouter
 
     def job(self, job_id: str) -> Job:
         job = self.rt.store.get(job_id)
@@ -337,7 +339,7 @@ def open_env(root: Path, **publishing_settings: Any) -> Iterator[Env]:
         fake.install(router)
         rt = Runtime.open(config, clock=time.clock, sleep=time.sleep, http=http, retry_wait=0)
         try:
-            yield Env(config, rt, fake, time)
+            yield Env(config, rt, fake, time, router)
         finally:
             rt.close()
 
@@ -393,7 +395,8 @@ def test_a_single_image_takes_five_calls_and_writes_ahead(env: Env) -> None:
 def test_the_token_travels_only_in_the_authorization_header(env: Env) -> None:
     job_id, draft = new_job(env)
     publishing.publish(env.rt, job_id, draft)
-    for call in respx.calls:
+    assert len(env.router.calls) == 5
+    for call in env.router.calls:
         assert TOKEN not in str(call.request.url)
         assert TOKEN not in call.request.content.decode()
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -726,3 +729,18 @@ def test_the_api_calls_are_recorded_as_json(env: Env) -> None:
         "publish",
         "permalink",
     ]
+
+
+def test_reload_takes_new_tokens_and_media_settings(env: Env, tmp_path: Path) -> None:
+    job_id, draft = new_job(env)
+    new_token = "EAAB-rotated-token-9876543210fedcba"
+    accounts = dict(env.config.accounts)
+    accounts["main"] = accounts["main"].model_copy(update={"access_token": SecretStr(new_token)})
+    media = env.config.media.model_copy(update={"public_url": "https://cdn.test"})
+    env.rt.reload(env.config.model_copy(update={"accounts": accounts, "media": media}))
+
+    assert env.rt.media.url_for(draft.media[0].path).startswith("https://cdn.test/")  # type: ignore[arg-type]
+    publishing.publish(env.rt, job_id, draft)
+    assert {call.request.headers["Authorization"] for call in env.router.calls} == {
+        f"Bearer {new_token}"
+    }
