@@ -10,6 +10,8 @@ RELIABILITY.md §6).
     reconcile  a job with `publish_requested_at` and no `media_id`: ask the container.
                PUBLISHED → find the post (caption hash + time) or leave it `unconfirmed`;
                FINISHED → nothing went out, publish again; ERROR/EXPIRED → rebuild
+    complete   a published job whose permalink or status block write-back was cut short
+    publish_draft  `publisher publish DRAFT`: all of the above in the foreground
 
 Decisions are pure functions (`poll_delays`, `live_containers`, `matching_media`,
 `after_failure`, ...); the functions that act call them and the store. The write-ahead
@@ -954,13 +956,16 @@ def _job_for(rt: Runtime, loaded: drafts.Loaded, draft: Draft, progress: Progres
                 caption_hash=draft.caption_hash,
             )
         )
-    if job.state is State.PUBLISHED and (shown != job.state.value or job.permalink is None):
-        # An earlier run was stopped after the post went out and before it said so.
+    if job.state is State.PUBLISHED and shown != job.state.value:
+        # An earlier run was stopped after the post went out and before it said so: finish
+        # its bookkeeping (permalink, status block); that is what this run was asked for.
         progress(f"already published by an earlier run: media {job.media_id}")
         job = complete(rt, job.id, draft, progress=progress)
         if job.permalink:
             progress(f"permalink {job.permalink}")
         return job
+    if job.state is State.PUBLISHED and job.permalink is None:
+        job = complete(rt, job.id, draft, progress=progress)  # one more try, then refuse
     if job.state in FINAL:
         what = (
             f"was published on {_local(rt, job.published_at)} as media {job.media_id}"
