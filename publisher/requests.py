@@ -25,7 +25,14 @@ from typing import Any, Literal
 from publisher import atomicfile, statusblock
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
-from publisher.errors import ConcurrentEdit, Problem, StateLocked, StoreError, UserError
+from publisher.errors import (
+    ConcurrentEdit,
+    Problem,
+    PublisherError,
+    StateLocked,
+    StoreError,
+    UserError,
+)
 from publisher.job import Job, State
 from publisher.jobstore import JobStore
 from publisher.reconciler import CANCELLED_BY_USER, RETRY, RETRY_NOW
@@ -270,6 +277,37 @@ def answer(state_dir: Path, request: Request, ok: bool, message: str) -> None:
     body = json.dumps({"ok": ok, "message": message}).encode()
     atomicfile.write_bytes(folder / f"{request.id}.done", body)
     (folder / f"{request.id}.json").unlink(missing_ok=True)
+
+
+def serve(
+    store: JobStore, config: Config, *, now: datetime, busy: Callable[[str], bool]
+) -> list[str]:
+    """The daemon's side: apply every waiting request, answer each, and return the drafts
+    whose job changed. `busy(job_id)` says a worker is publishing that job right now (such a
+    request is refused: try again in a moment)."""
+    changed = []
+    for request in pending(config.state_dir):
+        ok, message = False, request.error or ""
+        if request.error is None:
+            try:
+                job = store.by_draft(request.draft)
+                if job is not None and busy(job.id):
+                    message = f"{request.draft} is being published right now; try again shortly"
+                else:
+                    message = apply(store, request.action, request.draft, config=config, now=now)
+                    ok = True
+            except UserError as exc:
+                message = "; ".join(problem.message for problem in exc.problems)
+            except (PublisherError, OSError) as exc:
+                message = f"the request could not be applied: {exc}"
+        log.info("request %s %s: %s", request.action or "?", request.draft or "?", message)
+        try:
+            answer(config.state_dir, request, ok, message)
+        except OSError as exc:
+            log.error("request %s: cannot answer: %s", request.id, exc)
+        if ok:
+            changed.append(request.draft)
+    return changed
 
 
 def clean(state_dir: Path, now: Callable[[], float] = time.time) -> int:

@@ -1,6 +1,6 @@
 """The daemon's workers: one thread per running task, and who is busy with what.
 
-The daemon's main thread decides what runs (`reconciler.due`); this only runs it and keeps
+The daemon's main thread decides what runs (`due.work`); this only runs it and keeps
 the books it decides with: which jobs have a task, which accounts have a publish (never two
 at once for one account) or a prepare running, how many publishes run in all.
 

@@ -1,0 +1,85 @@
+"""At start, before anything else: what a dead process left behind (RELIABILITY.md §6.3).
+
+A job in state `publishing` that nobody in this new process holds was left by a dead one:
+
+- it had asked Instagram to publish (`publish_requested_at`, no `media_id`): reconcile it
+  through the container's status (`publishing.reconcile`): published, unconfirmed, or
+  published now if nothing went out. Never a blind second media_publish;
+- it had not asked yet: back to `scheduled`, so its time and misfire_grace decide again.
+
+A published job without its permalink (killed between recording the media id and reading
+it) is completed. The reconciliations run on the workers and are waited for: only they know
+whether a post went out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from publisher import drafts, publishing
+from publisher.drafts import Draft
+from publisher.job import Job, State
+from publisher.runtime import Runtime
+from publisher.sync import shown
+from publisher.workers import Workers
+
+log = logging.getLogger("publisher.daemon")
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """The jobs a dead process left, by what to do with them."""
+
+    reconcile: list[Job] = field(default_factory=list)
+    requeue: list[Job] = field(default_factory=list)
+    complete: list[Job] = field(default_factory=list)
+
+
+def leftovers(jobs: Iterable[Job]) -> Leftovers:
+    """Given every job (at start, so none is held by this process), sort out the ones left
+    in the middle of a publish."""
+    found = Leftovers()
+    for job in jobs:
+        if job.state is State.PUBLISHING:
+            asked = job.publish_requested_at is not None and job.media_id is None
+            (found.reconcile if asked else found.requeue).append(job)
+        elif job.state is State.PUBLISHED and job.permalink is None:
+            found.complete.append(job)
+    return found
+
+
+def resume(rt: Runtime, workers: Workers, *, keep_waiting: Callable[[], bool]) -> Leftovers:
+    """Deal with the leftovers of a dead process (see the module docstring); wait for the
+    reconciliations, checking `keep_waiting()` every few seconds (False: stop waiting, the
+    daemon is being stopped). Return what was found."""
+    found = leftovers(rt.store.all())
+    for job in found.requeue:
+        back = rt.store.transition(
+            job.id,
+            State.SCHEDULED,
+            "interrupted before media_publish; queued again",
+            expect=[State.PUBLISHING],
+        )
+        if back is not None:
+            log.info("%s step=reconcile: stopped before publishing; queued again", shown(back))
+    for job in found.reconcile:
+        log.info("%s step=reconcile: a publish was in flight; asking Instagram", shown(job))
+        work = partial(publishing.reconcile, rt, job.id, _draft_of(rt, job))
+        workers.start(job.id, "reconcile", job.account, work)
+    for job in found.complete:
+        work = partial(publishing.complete, rt, job.id, _draft_of(rt, job))
+        workers.start(job.id, "reconcile", job.account, work)
+    while not workers.wait(5.0, "reconcile"):
+        if not keep_waiting():
+            break
+    return found
+
+
+def _draft_of(rt: Runtime, job: Job) -> Draft | None:
+    path = rt.config.content_dir / job.draft
+    if not path.exists():
+        return None
+    return drafts.load(path, rt.config).draft
