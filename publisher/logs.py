@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+from typing import Any
 
 # Shorter values would redact ordinary words; real tokens are 100+ characters.
 MIN_SECRET_LENGTH = 8
@@ -110,6 +111,22 @@ class _OneLineFormatter(logging.Formatter):
 _HANDLER_NAME = "publisher.stderr"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time of the record, not at setup time (so a
+    replaced or captured stderr never leaves the handler writing to a closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup(verbose: bool) -> None:
     """Send log records to stderr as `LEVEL logger: message`, one line each.
 
@@ -124,7 +141,7 @@ def setup(verbose: bool) -> None:
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     if os.environ.get("JOURNAL_STREAM"):
         layout = "%(levelname)s %(name)s: %(message)s"
