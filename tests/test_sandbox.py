@@ -921,10 +921,13 @@ def test_requests_are_logged_without_query_or_token(
     container_id = create(off, image_url=URL)
     off.get(f"/{container_id}", params={"fields": "status_code"})
     off.get(f"/{IG}", params={"fields": "id", "access_token": TOKEN})
-    lines = [record.getMessage() for record in caplog.records]
-    assert f"POST /{VERSION}/{IG}/media 200" in lines
-    assert f"GET /{VERSION}/{container_id} 200" in lines
-    assert f"GET /{VERSION}/{IG} 400" in lines
+    expected = {
+        f"POST /{VERSION}/{IG}/media 200",
+        f"GET /{VERSION}/{container_id} 200",
+        f"GET /{VERSION}/{IG} 400",
+    }
+    # The server thread logs after the answer is out: wait for the lines, with a deadline.
+    poll_until(lambda: expected <= {record.getMessage() for record in caplog.records})
     assert TOKEN not in caplog.text and "fields=" not in caplog.text
 
 
