@@ -43,7 +43,7 @@ class Change:
     """One change to the job store. `job_id` None: add a new job for draft `rel`.
 
     `expect` is the state the job must still be in (compare-and-set); `fields` are other Job
-    fields to set. `state` equal to `expect` with only `fields`: an update, not a transition.
+    fields to set; `note` goes into the job's history.
     """
 
     rel: str
@@ -55,7 +55,9 @@ class Change:
 
     @property
     def is_transition(self) -> bool:
-        return self.job_id is None or self.state is not self.expect
+        """A new job, a new state, or an event worth a line in the job's history (a note);
+        otherwise a plain update (a new time, a sentence)."""
+        return self.job_id is None or self.state is not self.expect or bool(self.note)
 
 
 def problem_text(loaded: Loaded) -> str:
@@ -319,7 +321,7 @@ def plan(
                 rel,
                 base.job_id,
                 base.state,
-                base.note or "re-planned",
+                base.note,
                 {**base.fields, "scheduled_for": when},
                 base.expect,
             )

@@ -204,7 +204,7 @@ class DraftSync:
                 else ""
             )
             detail = f": {job.error}" if job.error and job.state is not State.SCHEDULED else ""
-            note = change.note or "updated"
+            note = change.note or ("re-planned" if "scheduled_for" in change.fields else "updated")
             log.info("%s step=plan: %s%s (%s)%s", shown(job), job.state.value, when, note, detail)
             self.write_status(job)
             written.append(job)

@@ -24,6 +24,7 @@ from daemon_helpers import (
 )
 from publish_helpers import DRAFTS, load_config, make_site
 
+from publisher import daemon as daemon_module
 from publisher import reconciler, requests, statusblock
 from publisher.config import Config
 from publisher.daemon import Daemon
@@ -432,3 +433,78 @@ def test_config_edits_replan_and_an_invalid_one_is_ignored(
         assert jobs_by_draft(config)["q1.yaml"].scheduled_for == START.replace(hour=11)
     finally:
         running.shutdown()
+
+
+# --- the watcher: editor saves ----------------------------------------------------------
+
+
+def _in_place(path: Path, text: str) -> None:
+    with path.open("r+") as handle:
+        handle.truncate(0)
+        handle.write(text[: len(text) // 2])
+        handle.flush()
+        time.sleep(0.02)  # a half-written file is visible for a moment
+        handle.write(text[len(text) // 2 :])
+
+
+def _temp_then_rename(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.swp")
+    temp.write_text(text)
+    temp.replace(path)
+
+
+def _vim_backupcopy_no(path: Path, text: str) -> None:
+    backup = path.with_name(path.name + "~")
+    path.rename(backup)  # the draft is briefly missing
+    path.write_text(text)
+    backup.unlink()
+
+
+def _vim_backupcopy_yes(path: Path, text: str) -> None:
+    backup = path.with_name(path.name + "~")
+    backup.write_bytes(path.read_bytes())
+    path.write_text(text)
+    backup.unlink()
+
+
+@pytest.mark.parametrize(
+    "save", [_in_place, _temp_then_rename, _vim_backupcopy_no, _vim_backupcopy_yes]
+)
+def test_an_editor_save_is_one_reschedule(
+    tmp_path: Path, clock: ManualClock, posts: SandboxServer, save: Any
+) -> None:
+    config = site(tmp_path, posts)
+    running = open_daemon(config, clock, quiet=0.05)
+    try:
+        first, second = START + timedelta(hours=3), START + timedelta(hours=4)
+        path = draft(config, "edited.yaml", publish_at=at(first))
+        running.on_paths({path})
+        settle(running)
+        text = DRAFTS["post"] + f"publish_at: {at(second)}\n"
+        save(path, text)
+
+        def rescheduled() -> bool:
+            running.step()
+            return jobs_by_draft(config)["edited.yaml"].scheduled_for == second
+
+        wait_for(rescheduled, timeout=5)
+        time.sleep(0.3)  # every later event of the save has settled by now
+        settle(running)
+        job = jobs_by_draft(config)["edited.yaml"]
+        notes = [event.note for event in job.history]
+        assert notes.count("draft edited") == 1, notes
+        assert job.state is State.SCHEDULED
+        assert "cancelled" not in [event.state for event in job.history]
+        assert status(path)["state"] == "scheduled"
+    finally:
+        running.shutdown()
+
+
+def test_plan_shows_what_goes_out_when(daemon: Daemon, config: Config, clock: ManualClock) -> None:
+    daemon.on_paths({draft(config, "p.yaml", publish_at=at(START + timedelta(hours=2)))})
+    settle(daemon)
+    draft(config, "new.yaml", publish_at=at(START + timedelta(hours=3)))  # not seen yet
+    text = daemon_module.plan_text(config, clock=clock)
+    assert "p.yaml" in text and "new.yaml" in text
+    assert "2026-12-01 10:00 UTC (+00:00)" in text
+    assert "new" in text.split("new.yaml")[0].splitlines()[-1]
