@@ -213,9 +213,10 @@ def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.sandbox import server
 
-    print(f"sandbox listening on http://127.0.0.1:{args.port} (Ctrl-C stops it)", file=out)
-    out.flush()
-    server.serve_forever("127.0.0.1", args.port, args.state)
+    def announce(url: str) -> None:
+        print(f"sandbox listening on {url} (Ctrl-C stops it)", file=out, flush=True)
+
+    server.serve_forever("127.0.0.1", args.port, args.state, announce=announce)
     return EXIT_OK
 
 

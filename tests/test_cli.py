@@ -89,3 +89,25 @@ def test_bad_config_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{path}: at 'timezone':" in err
     assert f"{path}: at 'bogus': unknown key" in err
     assert f"{path}: at 'schedule.slots[0].times[1]':" in err
+
+
+def test_sandbox_command_announces_the_real_port() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sandbox listening on http://127.0.0.1:")
+        port = int(line.split(":")[2].split()[0])
+        assert port != 0
+        import httpx
+
+        answer = httpx.get(f"http://127.0.0.1:{port}/_sandbox/posts", timeout=5)
+        assert answer.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
