@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from publisher import cli, scaffold, statusblock
@@ -42,11 +43,11 @@ def test_repository_copies_match_the_starter() -> None:
 
     Drafts are compared without their status block: `make run` writes one into them.
     """
-    for name, data in scaffold.starter_files():
-        ours = (REPO / name).read_bytes()
+    for name, shipped in scaffold.starter_files():
+        ours, theirs = (REPO / name).read_bytes(), shipped
         if name.endswith(".yaml") and name.startswith("content/"):
-            ours, data = statusblock.split(ours)[0], statusblock.split(data)[0]
-        assert ours == data, f"{name} differs from publisher/starter/{name}"
+            ours, theirs = statusblock.split(ours)[0], statusblock.split(theirs)[0]
+        assert ours == theirs, f"{name} differs from publisher/starter/{name}"
 
 
 def test_init_writes_a_working_starter(tmp_path: Path) -> None:
@@ -104,8 +105,6 @@ def test_sandbox_command_announces_the_real_port() -> None:
         assert line.startswith("sandbox listening on http://127.0.0.1:")
         port = int(line.split(":")[2].split()[0])
         assert port != 0
-        import httpx
-
         answer = httpx.get(f"http://127.0.0.1:{port}/_sandbox/posts", timeout=5)
         assert answer.status_code == 200
     finally:
