@@ -30,7 +30,7 @@ from publisher.workers import Workers
 log = logging.getLogger("publisher.daemon")
 
 IDLE_CHECK = timedelta(hours=1)  # look at the jobs at least this often with nothing due
-PREPARES = 4  # drafts whose containers are prepared at once, all accounts together
+PREPARES = 8  # drafts whose containers are prepared at once, all accounts together
 ON_TIME = timedelta(seconds=1)
 
 

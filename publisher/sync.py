@@ -186,7 +186,9 @@ class DraftSync:
         return found
 
     def _carry_out(self, changes: Iterable[reconciler.Change]) -> list[Job]:
-        """Write each change to the store, then its status block; return the jobs written."""
+        """Write every change to the store, then the status blocks (the store is the truth,
+        the blocks its projection: a crash in between is mended by `_sync_status` at the
+        next read); return the jobs written."""
         written: list[Job] = []
         for change in changes:
             try:
@@ -206,8 +208,9 @@ class DraftSync:
             detail = f": {job.error}" if job.error and job.state is not State.SCHEDULED else ""
             note = change.note or ("re-planned" if "scheduled_for" in change.fields else "updated")
             log.info("%s step=plan: %s%s (%s)%s", shown(job), job.state.value, when, note, detail)
-            self.write_status(job)
             written.append(job)
+        for job in written:
+            self.write_status(job)
         return written
 
     def _write(self, change: reconciler.Change) -> Job | None:
