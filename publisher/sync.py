@@ -10,6 +10,7 @@ left alone: their paths wait in `deferred` until the worker is done.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -143,7 +144,7 @@ class DraftSync:
         planned = reconciler.plan(self.drafts, jobs, changes, self.config, now, busy=busy)
         changed = self._carry_out(planned)
         written = {job.draft for job in changed}
-        self._sync_status([rel for rel in present if rel not in written])
+        self._sync_status({rel: item for rel, item in present.items() if rel not in written})
         return changed
 
     def write_status(self, job: Job) -> None:
@@ -160,7 +161,8 @@ class DraftSync:
 
     def _remember(self, rel: str, loaded: Loaded) -> None:
         self._forget(rel)
-        self.drafts[rel] = loaded
+        # The status block as read is only compared once, now: not kept for every draft.
+        self.drafts[rel] = dataclasses.replace(loaded, status=None)
         if loaded.draft is not None:
             items = [*loaded.draft.media, loaded.draft.cover]
             paths = {item.path for item in items if item is not None and item.path is not None}
@@ -223,13 +225,12 @@ class DraftSync:
             )
         return self.store.update(change.job_id, **dict(change.fields))
 
-    def _sync_status(self, rels: Iterable[str]) -> None:
-        """Rewrite the status blocks that do not show what the store says (a user removed
-        one, a crash came between the store and the file)."""
-        for rel in rels:
+    def _sync_status(self, present: Mapping[str, Loaded]) -> None:
+        """Given drafts as just read, rewrite the status blocks that do not show what the
+        store says (a user removed one, a crash came between the store and the file)."""
+        for rel, loaded in present.items():
             job = self.store.by_draft(rel)
-            loaded = self.drafts.get(rel)
-            if job is None or loaded is None:
+            if job is None:
                 continue
             wanted = job.status_block(self.config.tz)
             if _as_text(loaded.status or {}) != _as_text(wanted):
