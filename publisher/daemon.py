@@ -357,7 +357,14 @@ class Daemon:
             self.notifier.ready("config.yaml invalid; running on the previous one")
             return False
         old, self.config = self.config, new
-        self.rt.reload(new)
+        try:
+            self.rt.reload(new)
+        except (OSError, PublisherError) as exc:
+            log.error(
+                "config reloaded, but the new media settings do not work (%s); media "
+                "are still served the old way until this is fixed",
+                exc,
+            )
         self.sync.reset(new)
         if new.content_dir != old.content_dir:
             self.watcher.stop()

@@ -58,9 +58,10 @@ def work(
     - a job due longer ago than misfire_grace: "miss" (never published late beyond it);
     - a due job: "publish", at most `capacity` of them, one per account, none for an account
       in `busy_accounts` (a publish of that account is running);
-    - a scheduled job within prepare_ahead of its time and not in `prepared`: "prepare" (its
-      containers, so that media_publish goes out at the slot), at most `prepare_capacity`;
-      preparing is creating containers and waiting for them, so an account may have several.
+    - a scheduled job within prepare_ahead of its time and not in `prepared`, or a due one
+      that waits for its account or for capacity: "prepare" (its containers, so that
+      media_publish goes out at the slot), at most `prepare_capacity`; preparing is
+      creating containers and waiting for them, so an account may have several.
     Jobs in `busy` (a worker has them) are skipped.
     """
     grace = config.schedule.misfire_grace
@@ -84,13 +85,12 @@ def work(
     for when, kind, job in sorted(candidates, key=lambda item: (item[0], item[1], item[2].id)):
         if kind == 0:
             work.append(Work(job.id, "miss", when, job.account))
-        elif kind == 1:
-            if capacity <= 0 or job.account in publishing:
-                continue
+        elif kind == 1 and capacity > 0 and job.account not in publishing:
             publishing.add(job.account)
             capacity -= 1
             work.append(Work(job.id, "publish", when, job.account))
-        elif prepare_capacity > 0:
+        elif job.id not in prepared and prepare_capacity > 0:
+            # Not yet, or due but waiting for its account: its containers meanwhile.
             prepare_capacity -= 1
             work.append(Work(job.id, "prepare", when, job.account))
     return work

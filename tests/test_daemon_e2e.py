@@ -400,3 +400,13 @@ def test_a_second_daemon_on_the_same_state_dir_exits_2(
     assert "state" in second.text() and "stop it first" in second.text()
     assert first.process.poll() is None
     assert first.stop() == 0
+
+
+def test_a_content_dir_that_cannot_be_watched_exits_1(
+    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+) -> None:
+    site = Site(tmp_path / "site", sandbox, content_dir="missing")
+    daemon = site.start()
+    daemons.append(daemon)
+    assert daemon.process.wait(20) == 1
+    assert "cannot watch" in daemon.text()

@@ -65,18 +65,23 @@ def actions(work: list[due.Work]) -> list[tuple[str, str]]:
         (
             [job("a2", NOW), job("a1", NOW - MIN), job("b1", NOW, account="b")],
             {},
-            [("a1", "publish"), ("b1", "publish")],
+            [("a1", "publish"), ("a2", "prepare"), ("b1", "publish")],
         ),
-        # an account already publishing waits
-        ([job("a1", NOW)], {"busy_accounts": {"main"}}, []),
+        # an account already publishing: its due draft is prepared meanwhile, once
+        ([job("a1", NOW)], {"busy_accounts": {"main"}}, [("a1", "prepare")]),
+        ([job("a1", NOW)], {"busy_accounts": {"main"}, "prepared": {"a1"}}, []),
         # capacity: concurrency 2 with one running leaves one
         (
             [job("a1", NOW), job("b1", NOW, account="b")],
             {"capacity": 1},
-            [("a1", "publish")],
+            [("a1", "publish"), ("b1", "prepare")],
         ),
         # misses are never held back by capacity
-        ([job("old", NOW - 2 * 60 * MIN), job("a1", NOW)], {"capacity": 0}, [("old", "miss")]),
+        (
+            [job("old", NOW - 2 * 60 * MIN), job("a1", NOW)],
+            {"capacity": 0},
+            [("old", "miss"), ("a1", "prepare")],
+        ),
         # a job a worker holds is skipped
         ([job("j", NOW)], {"busy": {"j"}}, []),
         # retrying: due at its next attempt, judged from it
