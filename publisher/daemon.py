@@ -48,7 +48,7 @@ from publisher.errors import (
 from publisher.job import State
 from publisher.runtime import Runtime, account_token
 from publisher.sdnotify import Notifier
-from publisher.sync import DraftSync, shown
+from publisher.sync import DraftSync
 from publisher.watcher import Watcher
 from publisher.workers import Done, Workers
 
@@ -279,9 +279,9 @@ class Daemon:
         job = self.store.get(task.key)
         if job is None:
             return set()
-        if done.error is not None:
-            log.error("%s step=%s: internal error: %s", shown(job), task.kind, done.error)
-        elif task.kind in ("publish", "reconcile") and done.result is not None:
+        # A task that raised was logged by the worker (with its traceback), and a publish
+        # records its own internal errors on the job: nothing more to say here.
+        if done.error is None and task.kind in ("publish", "reconcile") and done.result:
             self.dispatcher.outcome(job)
             if job.state is State.BLOCKED:
                 why = f"account {job.account}: {job.error}; its drafts move on once it is fixed"

@@ -4,6 +4,7 @@ files in tmp_path. Each test drives `step()` until the daemon has nothing left t
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from publisher.config import Config
 from publisher.daemon import Daemon
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
+from publisher.sdnotify import Notifier
 
 
 class _Now:
@@ -508,3 +510,34 @@ def test_plan_shows_what_goes_out_when(daemon: Daemon, config: Config, clock: Ma
     assert "p.yaml" in text and "new.yaml" in text
     assert "2026-12-01 10:00 UTC (+00:00)" in text
     assert "new" in text.split("new.yaml")[0].splitlines()[-1]
+
+
+# --- systemd ---------------------------------------------------------------------------
+
+
+def test_ready_then_watchdog_only_while_healthy(
+    tmp_path: Path, clock: ManualClock, posts: SandboxServer
+) -> None:
+    config = site(tmp_path, posts)
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(2)
+        notifier = Notifier({"NOTIFY_SOCKET": address})
+        running = open_daemon(config, clock, notifier=notifier)
+        try:
+            messages = [listener.recv(4096).decode() for _ in range(2)]
+            assert messages[0].startswith("STATUS=reconciling")
+            assert messages[1].startswith("READY=1")
+            wait_for(lambda: running.alarms.alive(1.0))
+            running.step()
+            assert listener.recv(4096) == b"WATCHDOG=1"
+
+            running.watcher.stop()  # a dead observer: no more keep-alives
+            running.step()
+            listener.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                listener.recv(4096)
+        finally:
+            running.shutdown()
+        assert listener.recv(4096) == b"STOPPING=1"
