@@ -105,6 +105,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.blocked: dict[str, str] = {}  # account -> why its drafts are blocked
+        self._failing = ""  # the last failure of a step, logged once
         self._next_account_check = time.monotonic() + account_check_every
         self._next_archive = time.monotonic() + 60.0
         self._config_seen = _file_key(config.config_path), _digest(config.config_path)
@@ -190,8 +191,13 @@ class Daemon:
                 break
             try:
                 self.step()
-            except Exception:
-                log.exception("daemon step failed; carrying on")
+                self._failing = ""
+            except Exception as exc:
+                # The same failure every second (a full disk) is logged once, not per step.
+                text = f"{type(exc).__name__}: {exc}"
+                if text != self._failing:
+                    log.exception("daemon step failed; carrying on")
+                self._failing = text
 
     def step(self) -> None:
         """One round: config, file changes, finished tasks, requests, account checks, due
