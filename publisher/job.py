@@ -115,9 +115,7 @@ class Job(BaseModel):
         def show(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            return (value.astimezone(tz) if tz is not None else value).isoformat(
-                timespec="seconds"
-            )
+            return (value.astimezone(tz) if tz is not None else value).isoformat(timespec="seconds")
 
         return {
             "state": self.state.value,
