@@ -509,6 +509,10 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
         # publish_requested_at is kept) and let the caller see the exception.
         log.exception("job %s: internal error", job.id)
         failed = _job(rt, job.id)
+        if failed.media_id is not None or failed.state in FINAL:
+            # The post is out (say, printing a step after media_publish hit a closed pipe):
+            # it stays published; a retrying state would make the next attempt post again.
+            raise
         state, when = after_failure(
             Transient(f"{type(exc).__name__}: {exc}", step="publishing"),
             attempts=failed.attempts,

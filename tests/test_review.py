@@ -1,0 +1,84 @@
+"""Adversarial review: each test is a concrete way the project's promises were broken (one
+post per draft, no token anywhere, a sentence for bad input, exit codes), kept as a
+regression test. The publish flow runs against the sandbox over real loopback HTTP with a
+fake clock, as in test_e2e_publish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from publish_helpers import FakeTime, load_config, make_site, write_draft
+
+from publisher import jobstore, publishing
+from publisher.config import Config
+from publisher.job import Job, State
+from publisher.sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="module")
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(fake_time: FakeTime) -> Iterator[SandboxServer]:
+    server = SandboxServer(clock=fake_time.clock)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
+    return load_config(make_site(tmp_path, account={"base_url": sandbox.base_url}))
+
+
+def publish_now(
+    config: Config, path: Path, fake_time: FakeTime, progress: publishing.Progress
+) -> Job:
+    return publishing.publish_draft(
+        config, path, progress=progress, clock=fake_time.clock, sleep=fake_time.sleep
+    )
+
+
+def only_job(config: Config) -> Job:
+    [job] = jobstore.read_jobs(config.state_dir)
+    return job
+
+
+# --- a failure that is not Instagram's, after the post went out -----------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line", ["published: media", "permalink "])
+def test_an_error_after_the_post_went_out_never_publishes_it_again(
+    line: str, site: Config, sandbox: SandboxServer, fake_time: FakeTime
+) -> None:
+    # `publisher publish DRAFT | head -3`: printing a step after media_publish answered
+    # raises BrokenPipeError. The post is out; the job must stay published, or the next
+    # attempt (the daemon's, or this command again) makes a second post.
+    def progress(text: str) -> None:
+        if text.startswith(line):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    path = write_draft(site, "post")
+    with pytest.raises(BrokenPipeError):
+        publish_now(site, path, fake_time, progress)
+
+    job = only_job(site)
+    assert job.state is State.PUBLISHED
+    [post] = sandbox.posts()
+    assert job.media_id == post["id"]
+
+    again = publish_now(site, path, fake_time, lambda _text: None)
+    assert again.state is State.PUBLISHED
+    assert len(sandbox.posts()) == 1
+    assert sum(sandbox.publish_calls().values()) == 1
