@@ -121,7 +121,9 @@ class Draft:
 
     def __post_init__(self) -> None:
         if not self.caption_hash:
-            object.__setattr__(self, "caption_hash", caption_hash(self.caption))
+            # A story's caption is never sent (payloads), so its post on Instagram has none.
+            sent = "" if self.type == "story" else self.caption
+            object.__setattr__(self, "caption_hash", caption_hash(sent))
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,24 @@ def test_an_error_after_the_post_went_out_never_publishes_it_again(
     assert again.state is State.PUBLISHED
     assert len(sandbox.posts()) == 1
     assert sum(sandbox.publish_calls().values()) == 1
+
+
+# --- a story's caption is never sent, so it cannot recognise the story ----------------------
+
+
+@pytest.mark.slow
+def test_a_story_with_a_caption_is_found_after_a_lost_publish_answer(
+    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+) -> None:
+    # drafts warns that a story's caption is not sent; the story on Instagram has none, so
+    # reconciliation must look for "no caption", or a story it can see stays unconfirmed.
+    text = "type: story\ncaption: behind the scenes\nmedia: [story.jpg]\n"
+    path = write_draft(site, "story", text=text)
+    sandbox.faults.lose_publish_responses = 1
+
+    job = publish_now(site, path, fake_time, lambda _text: None)
+
+    [story] = sandbox.posts()
+    assert job.state is State.PUBLISHED, job.error
+    assert job.media_id == story["id"]
+    assert sum(sandbox.publish_calls().values()) == 1
