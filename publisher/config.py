@@ -31,7 +31,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from publisher import durations, yamlsafe
 from publisher.errors import ConfigError, Problem
@@ -385,7 +390,33 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     except ValidationError as exc:
         problems = problems_from(exc, shown, Config, prefix="at ")
         raise ConfigError([_name_variable(p, environ) for p in problems]) from None
+    except SettingsError as exc:
+        raise ConfigError([_unparsable_variable(exc, shown, environ)]) from None
     return _resolve(config, path, environ)
+
+
+_SETTINGS_FIELD = re.compile(r'for field "([^"]+)"')
+
+
+def _unparsable_variable(exc: SettingsError, shown: str, environ: Mapping[str, str]) -> Problem:
+    """pydantic-settings could not parse a PUBLISHER_* variable holding a whole section as
+    JSON: say which variable and how to write it. Names only, never values (tokens)."""
+    match = _SETTINGS_FIELD.search(str(exc))
+    field = match.group(1) if match else ""
+    exact = ENV_PREFIX + field.upper()
+    names = sorted(
+        key
+        for key in environ
+        if field and (key.upper() == exact or key.upper().startswith(exact + "__"))
+    )
+    which = ", ".join(names) or f"a {ENV_PREFIX}* variable"
+    return Problem(
+        shown,
+        f"at '{field}'" if field else "",
+        f"the environment variable {which} is not valid JSON; write it as a JSON object or "
+        'list (keys in double quotes, like {"slots": []}), or set one value per variable '
+        "(like PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN)",
+    )
 
 
 def _name_variable(problem: Problem, environ: Mapping[str, str]) -> Problem:

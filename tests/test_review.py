@@ -5,14 +5,17 @@ fake clock, as in test_e2e_publish."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from publish_helpers import FakeTime, load_config, make_site, write_draft
 
-from publisher import jobstore, publishing
+from publisher import cli, jobstore, publishing
+from publisher import config as config_module
 from publisher.config import Config
+from publisher.errors import ConfigError
 from publisher.job import Job, State
 from publisher.sandbox.server import SandboxServer
 
@@ -103,3 +106,39 @@ def test_a_story_with_a_caption_is_found_after_a_lost_publish_answer(
     assert job.state is State.PUBLISHED, job.error
     assert job.media_id == story["id"]
     assert sum(sandbox.publish_calls().values()) == 1
+
+
+# --- an environment variable that is not JSON -----------------------------------------------
+
+SECRET = "EAAB-review-secret-0123456789"
+MINIMAL = 'accounts:\n  main: {ig_user_id: "17841400000000001"}\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PUBLISHER_ACCOUNTS", '{"main": {"ig_user_id": "1", "access_token": "' + SECRET + '"'),
+        ("PUBLISHER_SCHEDULE", "{slots: [}"),
+        ("PUBLISHER_MEDIA__S3", "{"),
+    ],
+)
+def test_an_environment_variable_that_is_not_json_is_a_config_error(
+    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path, environ={name: value})
+    [problem] = caught.value.problems
+    assert problem.path == str(path)
+    assert name in problem.message and "JSON" in problem.message
+    assert SECRET not in str(caught.value)
+
+    # the command line: exit 2 (a config error) with that sentence, no traceback
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(name, value)
+        code = cli.main(["-c", str(path), "validate"], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert name in err and "internal error" not in err
+    assert SECRET not in err
