@@ -457,6 +457,22 @@ def _build(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
         os.environ.update(saved)
 
 
+# What an Authorization header can carry: visible ASCII (Meta's tokens are letters, digits
+# and a few signs). Anything else makes httpx/h11 fail on the first call with no sentence.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def _unsendable(path: Path, where: str) -> Problem:
+    """The token at `where` cannot go in an HTTP header. Never quotes the token."""
+    return Problem(
+        str(path),
+        f"at '{where}'",
+        "the access token has a space, a line break or a non-ASCII character inside (or the "
+        "file is not UTF-8 text), so it cannot be sent; paste the token again as one line "
+        "of plain text",
+    )
+
+
 def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
     """Make paths absolute and find tokens in files; raise ConfigError on unreadable files."""
     base = path.resolve().parent
@@ -465,7 +481,9 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     for name, account in config.accounts.items():
         token = account.access_token
+        where = f"accounts.{name}.access_token"  # where the token came from, for a problem
         if token is None and account.access_token_file is not None:
+            where = f"accounts.{name}.access_token_file"
             token_path = account.access_token_file
             if not token_path.is_absolute():
                 token_path = base / token_path
@@ -479,6 +497,8 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
                         f"cannot read {token_path}: {exc.strerror}",
                     )
                 )
+            except UnicodeDecodeError:
+                problems.append(_unsendable(path, where))
         if token is None and credentials:
             candidate = Path(credentials) / f"{name}-token"
             if candidate.is_file():
@@ -492,10 +512,14 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
                             f"cannot read the credential {name}-token: {exc.strerror}",
                         )
                     )
+                except UnicodeDecodeError:
+                    problems.append(_unsendable(path, f"accounts.{name}.access_token"))
         if token is not None:
             # A pasted token often ends in a newline, which is not valid in an HTTP header.
             text = token.get_secret_value().strip()
             token = SecretStr(text) if text else None
+            if text and not _HEADER_SAFE.fullmatch(text):
+                problems.append(_unsendable(path, where))
         accounts[name] = account.model_copy(update={"access_token": token})
     if problems:
         raise ConfigError(problems)
