@@ -6,16 +6,19 @@ fake clock, as in test_e2e_publish."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 from publish_helpers import FakeTime, load_config, make_site, write_draft
 
 from publisher import cli, jobstore, publishing
 from publisher import config as config_module
 from publisher.config import Config
-from publisher.errors import ConfigError
+from publisher.errors import Ambiguous, ApiError, ConfigError, Transient
+from publisher.instagram import client as graph
 from publisher.job import Job, State
 from publisher.sandbox.server import SandboxServer
 
@@ -189,3 +192,39 @@ def test_a_token_that_cannot_be_sent_is_a_config_error_without_the_token(
     err = capsys.readouterr().err
     assert code == 2
     assert "internal error" not in err and SECRET not in err
+
+
+# --- an answer the JSON parser cannot take ----------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON; json.loads gives up with RecursionError
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda client: client.container_status("1790"), Transient),
+        (lambda client: client.media("1790"), Transient),
+        (lambda client: client.publish("1790"), Ambiguous),
+    ],
+    ids=["status", "permalink", "publish"],
+)
+def test_a_body_too_deep_to_parse_is_an_api_error(
+    call: Callable[[graph.Client], object], expected: type[ApiError]
+) -> None:
+    # A proxy or a broken server answering 200 with deeply nested JSON: nothing above the
+    # client may see a foreign exception (the flow turns only ApiErrors into job states).
+    base = "https://graph.test"
+    with respx.mock(assert_all_called=False) as router, graph.make_http() as http:
+        router.route(url__startswith=base).mock(return_value=httpx.Response(200, text=DEEP))
+        client = graph.Client(
+            http=http,
+            base_url=base,
+            api_version="v25.0",
+            ig_user_id="17841400000000001",
+            token=SECRET,
+            sleep=lambda _seconds: None,
+            retry_wait=0,
+            max_retries=0,
+        )
+        with pytest.raises(expected):
+            call(client)

@@ -517,7 +517,7 @@ def _transport_error(
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:  # not JSON (a proxy's HTML page, an empty body)
+    except (ValueError, RecursionError):  # not JSON (a proxy's HTML page), or nested too deep
         return None
 
 
