@@ -784,7 +784,14 @@ def _find_post(
         return _unconfirmed(
             rt, job, f"its post could not be looked up ({exc.describe()})", progress
         )
-    found = matching_media(items, job.caption_hash, job.publish_requested_at)
+    # A post another job recorded is that job's: never a candidate (stories have no caption,
+    # so a story published a moment before matches too).
+    held = {other.media_id for other in rt.store.all() if other.id != job.id and other.media_id}
+    found = [
+        item
+        for item in matching_media(items, job.caption_hash, job.publish_requested_at)
+        if str(item.get("id")) not in held
+    ]
     if len(found) != 1:
         how_many = "no post" if not found else f"{len(found)} posts"
         return _unconfirmed(
