@@ -583,17 +583,16 @@ def _publish_request(
     rt: Runtime, client: graph.Client, job_id: str, container: Container, progress: Progress
 ) -> None:
     """Write-ahead, then media_publish. On success the media id is recorded (published);
-    a definite refusal clears the request (nothing went out), except a Permanent one,
-    which may hide a post that went out anyway (code 4/2207051): a later retry checks
-    first. Ambiguous propagates with the request still recorded."""
+    a definite refusal clears the request (nothing went out), except a Permanent or a
+    throttling one, which may hide a post that went out anyway (code 4, postiz #1681): a
+    later retry checks the container first. Ambiguous propagates with the request still
+    recorded."""
     rt.store.update(job_id, publish_requested_at=rt.clock())
     _failpoint("after_publish_request")
     progress(f"publishing container {container.id}…")
     try:
         media_id = client.publish(container.id)
-    except Ambiguous:
-        raise
-    except Permanent:
+    except (Ambiguous, Permanent, RateLimited):
         raise
     except ApiError as exc:
         rt.store.transition(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 from publish_helpers import FakeTime, load_config, make_site, write_draft
-from test_publishing import T0, Env, open_env
+from test_publishing import T0, Env, graph_error, open_env
 
 from publisher import cli, drafts, jobstore, publishing
 from publisher import config as config_module
@@ -286,3 +286,33 @@ def test_reconciliation_never_binds_a_post_another_job_holds(graph_env: Env) -> 
     assert second.state is State.UNCONFIRMED
     assert second.media_id is None
     assert env.fake.calls("publish") == 2
+
+
+# --- a throttling answer to media_publish -----------------------------------------------------
+
+
+def test_a_throttled_publish_is_checked_before_it_is_sent_again(graph_env: Env) -> None:
+    # Meta answers media_publish with code 4 after the post went out (postiz #1681 saw that
+    # with a subcode; LESSONS: "answered with an error after the post went live"). The next
+    # attempt must ask the container first, not re-POST a container it last saw FINISHED.
+    env = graph_env
+    throttled = graph_error(400, 4, None, "Application request limit reached")
+    [route] = [r for r in env.router.routes if "media_publish" in repr(r.pattern)]
+
+    def commit_then_throttle(request: httpx.Request) -> httpx.Response:
+        answer = env.fake.publish(request)
+        return throttled if env.fake.calls("publish") == 1 else answer
+
+    route.side_effect = commit_then_throttle
+    job_id, draft = add_job(env, "post.yaml", "type: post\ncaption: Hi\nmedia: [sunrise.jpg]\n")
+
+    job = publishing.publish(env.rt, job_id, draft)
+    assert job.state is State.RETRYING
+    assert job.next_attempt_at is not None
+    env.time.now = job.next_attempt_at
+    job = publishing.publish(env.rt, job_id, draft)
+
+    [post] = env.fake.posts
+    assert job.state is State.PUBLISHED, job.error
+    assert job.media_id == post["id"]
+    assert env.fake.calls("publish") == 1
