@@ -30,6 +30,7 @@ import re
 import secrets
 import socket
 import stat
+import sys
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -336,6 +337,14 @@ class _MediaServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], host: ServeHost) -> None:
         self.host = host
         super().__init__(address, _MediaHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback on stderr (the user's terminal, the journal),
+        # past the log filter. A client that drops the connection is routine here.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            log.debug("media: a client dropped its connection")
+        else:
+            log.warning("media: a request failed", exc_info=True)
 
 
 class _MediaHandler(BaseHTTPRequestHandler):

@@ -6,7 +6,12 @@ fake clock, as in test_e2e_publish."""
 from __future__ import annotations
 
 import io
+import logging
+import socket
+import struct
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -15,7 +20,7 @@ import respx
 from publish_helpers import FakeTime, load_config, make_site, write_draft
 from test_publishing import T0, Env, graph_error, open_env
 
-from publisher import cli, drafts, jobstore, publishing
+from publisher import cli, drafts, jobstore, mediahost, publishing
 from publisher import config as config_module
 from publisher.config import Config
 from publisher.drafts import Draft
@@ -65,7 +70,6 @@ def only_job(config: Config) -> Job:
 # --- a failure that is not Instagram's, after the post went out -----------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("line", ["published: media", "permalink "])
 def test_an_error_after_the_post_went_out_never_publishes_it_again(
     line: str, site: Config, sandbox: SandboxServer, fake_time: FakeTime
@@ -95,7 +99,6 @@ def test_an_error_after_the_post_went_out_never_publishes_it_again(
 # --- a story's caption is never sent, so it cannot recognise the story ----------------------
 
 
-@pytest.mark.slow
 def test_a_story_with_a_caption_is_found_after_a_lost_publish_answer(
     site: Config, sandbox: SandboxServer, fake_time: FakeTime
 ) -> None:
@@ -235,7 +238,6 @@ def test_a_body_too_deep_to_parse_is_an_api_error(
 # --- reconciliation and the posts other jobs already hold -----------------------------------
 
 
-@pytest.mark.slow
 def test_a_story_after_another_story_is_found_after_a_lost_publish_answer(
     site: Config, sandbox: SandboxServer, fake_time: FakeTime
 ) -> None:
@@ -316,3 +318,68 @@ def test_a_throttled_publish_is_checked_before_it_is_sent_again(graph_env: Env) 
     assert job.state is State.PUBLISHED, job.error
     assert job.media_id == post["id"]
     assert env.fake.calls("publish") == 1
+
+
+# --- a client that drops the connection to our media server ----------------------------------
+
+
+class _Served:
+    """One of our two HTTP servers, started on a free loopback port."""
+
+    def __init__(self, kind: str, root: Path) -> None:
+        self.sandbox: SandboxServer | None = None
+        self.media: mediahost.ServeHost | None = None
+        if kind == "sandbox":
+            self.sandbox = SandboxServer()
+            self.sandbox.start()
+            self.port = self.sandbox.port
+        else:
+            (root / "content").mkdir()
+            self.media = mediahost.ServeHost(
+                content_dir=root / "content",
+                state_dir=root,
+                listen=("127.0.0.1", 0),
+                public_url="http://127.0.0.1:0",
+                link_ttl=timedelta(hours=1),
+            )
+            self.media.start()
+            self.port = self.media.port
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+        if self.media is not None:
+            self.media.stop()
+
+
+@pytest.mark.parametrize(
+    ("kind", "logger"), [("media", "publisher.mediahost"), ("sandbox", "publisher.sandbox")]
+)
+def test_a_dropped_connection_prints_no_traceback(
+    kind: str,
+    logger: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The media host faces the internet (Meta's fetcher, scanners); a client that resets
+    # the connection made socketserver print a raw traceback on stderr: the user's terminal
+    # during `publisher publish`, the journal under systemd, bypassing the log filter.
+    caplog.set_level(logging.DEBUG, logger=logger)
+    served = _Served(kind, tmp_path)
+    try:
+        client = socket.create_connection(("127.0.0.1", served.port))
+        client.sendall(b"GET /m/1")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # linger 0: a reset, not a close
+        err = ""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # until the server has handled it, one way or other
+            err += capfd.readouterr().err
+            if "Traceback" in err or any("dropped" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.01)
+    finally:
+        served.stop()
+    assert "Traceback" not in err + capfd.readouterr().err
+    assert any("dropped its connection" in record.getMessage() for record in caplog.records)

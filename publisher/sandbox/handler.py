@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,14 @@ class GraphHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback on stderr, past the log filter; a client that
+        # drops its connection (a timed-out request) is routine.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            log.debug("sandbox: a client dropped its connection")
+        else:
+            log.warning("sandbox: a request failed", exc_info=True)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
