@@ -119,10 +119,17 @@ class DraftSync:
             self._remember(rel, loaded)
         changes: list[reconciler.Change] = []
         renames = _Renames(self._orphans(jobs, busy), {job.fingerprint for job in jobs})
+        busy_orphans = self._orphans(jobs, (), only=busy)
         for rel, loaded in sorted(present.items()):
             known = by_rel.get(rel) or self.store.by_draft(rel)
             if known is not None and known.id in busy:
                 self.deferred.setdefault(known.id, set()).add(loaded.path)
+                continue
+            if known is None and busy_orphans.get(loaded.fingerprint):
+                # Renamed while a worker publishes it: decide once the worker is done (then
+                # it is an ordinary rename), never as a new draft that would post again.
+                owner = busy_orphans[loaded.fingerprint][0]
+                self.deferred.setdefault(owner.id, set()).add(loaded.path)
                 continue
             change = (
                 reconciler.target(loaded, known, blocked)
@@ -178,11 +185,15 @@ class DraftSync:
             if not users:
                 self._media_users.pop(path, None)
 
-    def _orphans(self, jobs: Iterable[Job], busy: Collection[str]) -> dict[str, list[Job]]:
+    def _orphans(
+        self, jobs: Iterable[Job], busy: Collection[str], *, only: Collection[str] | None = None
+    ) -> dict[str, list[Job]]:
         """Jobs whose draft file is gone, by fingerprint: a new draft with the same content
-        is the same draft renamed."""
+        is the same draft renamed. Jobs in `busy` are left out; with `only`, just those."""
         found: dict[str, list[Job]] = {}
         for job in jobs:
+            if only is not None and job.id not in only:
+                continue
             if job.draft not in self.drafts and job.id not in busy and job.fingerprint:
                 found.setdefault(job.fingerprint, []).append(job)
         return found

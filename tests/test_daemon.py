@@ -267,6 +267,26 @@ def test_rename_keeps_one_job(daemon: Daemon, config: Config) -> None:
     assert (jobs["b.yaml"].id, jobs["b.yaml"].state) == (job.id, State.SCHEDULED)
 
 
+def test_rename_while_publishing_never_makes_a_second_job(daemon: Daemon, config: Config) -> None:
+    """A draft renamed while a worker publishes it must not become a new draft (it would be
+    posted again): the new path waits for the worker, then it is an ordinary rename."""
+    old = draft(config, "a.yaml", publish_at=at(START + timedelta(hours=5)))
+    daemon.on_paths({old})
+    settle(daemon)
+    job = jobs_by_draft(config)["a.yaml"]
+
+    new = old.rename(config.content_dir / "b.yaml")
+    daemon.sync.on_paths({old, new}, {}, {job.id})  # the worker holds the job
+    assert [j.id for j in daemon.store.all()] == [job.id]
+    assert daemon.sync.deferred[job.id] == {old, new}
+
+    daemon.on_paths(daemon.sync.deferred.pop(job.id))  # the worker is done
+    settle(daemon)
+    jobs = jobs_by_draft(config)
+    assert list(jobs) == ["b.yaml"]
+    assert jobs["b.yaml"].id == job.id
+
+
 @pytest.mark.parametrize(
     ("text", "state", "error_part"),
     [
