@@ -946,10 +946,25 @@ def publish_draft(
             sleep(seconds)
 
 
+def _renamed_job(rt: Runtime, draft: Draft, progress: Progress) -> Job | None:
+    """The job of a draft file that went away with this draft's content (a rename, perhaps
+    in the middle of a publish): it moves to the new name, so the draft keeps its one job
+    and is never posted twice. None when there is no such job."""
+    for job in rt.store.all():
+        if (
+            job.fingerprint == draft.fingerprint
+            and job.draft != draft.rel
+            and not (rt.config.content_dir / job.draft).exists()
+        ):
+            progress(f"{job.draft} was renamed to {draft.rel}: same job")
+            return rt.store.update(job.id, draft=draft.rel)
+    return None
+
+
 def _job_for(rt: Runtime, loaded: drafts.Loaded, draft: Draft, progress: Progress) -> Job:
     """The draft's job, created if new, made publishable if it can be. Refuse (UserError) a
     draft that is already out: published (once the status block says so) or unconfirmed."""
-    job = rt.store.by_draft(draft.rel)
+    job = rt.store.by_draft(draft.rel) or _renamed_job(rt, draft, progress)
     shown = (loaded.status or {}).get("state")
     if job is None:
         if shown in {State.PUBLISHED.value, State.UNCONFIRMED.value}:

@@ -383,3 +383,28 @@ def test_a_dropped_connection_prints_no_traceback(
         served.stop()
     assert "Traceback" not in err + capfd.readouterr().err
     assert any("dropped its connection" in record.getMessage() for record in caplog.records)
+
+
+# --- a draft renamed after an interrupted run -----------------------------------------------
+
+
+def test_a_draft_renamed_after_an_interrupted_run_keeps_its_job(
+    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+) -> None:
+    # The run is interrupted after the post went out, before the status block says so; the
+    # user renames the file and publishes it again: it is the same draft, not a new one.
+    def progress(text: str) -> None:
+        if text.startswith("published: media"):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    path = write_draft(site, "post")
+    with pytest.raises(BrokenPipeError):
+        publish_now(site, path, fake_time, progress)
+    renamed = path.rename(path.with_name("renamed.yaml"))
+
+    job = publish_now(site, renamed, fake_time, lambda _text: None)
+
+    assert job.state is State.PUBLISHED
+    assert job.draft == "renamed.yaml"
+    assert len(sandbox.posts()) == 1
+    assert [j.draft for j in jobstore.read_jobs(site.state_dir)] == ["renamed.yaml"]
