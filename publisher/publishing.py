@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher import drafts, durations, jobstore, statusblock
+from publisher import drafts, durations, jobstore, logs, statusblock
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
 from publisher.drafts import Draft
@@ -520,7 +520,7 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
             backoff=rt.config.publishing.backoff,
             now=rt.clock(),
         )
-        error = f"internal error ({type(exc).__name__}: {exc}); see the log"
+        error = f"internal error ({type(exc).__name__}: {logs.redact(str(exc))}); see the log"
         job = _transition(rt, job.id, state, error, error=error, next_attempt_at=when)
         if draft is not None:
             _write_back(rt, job, draft)

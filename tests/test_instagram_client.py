@@ -506,6 +506,7 @@ def test_an_intermittent_100_33_on_a_read_is_retried(
         httpx.Response(502, text="<html>bad gateway</html>"),
         httpx.Response(200, text="not json"),
         httpx.Response(200, json={"ok": True}),  # no id
+        httpx.Response(200, json={"id": None}),  # an id that is not one
         graph_error(1, status=500),
         graph_error(-1, 2207001),
     ],

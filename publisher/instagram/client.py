@@ -407,7 +407,8 @@ class Client:
             response.is_success
             and isinstance(body, dict)
             and graph_errors.graph_error(body) is None
-            and (expect is None or expect in body)
+            # {"id": null} is no answer: on media_publish it must reach reconciliation.
+            and (expect is None or body.get(expect) not in (None, ""))
         ):
             self._record(method, endpoint, started, step, status=response.status_code, usage=usage)
             return body
