@@ -1,15 +1,19 @@
 """The job store: `state_dir/jobs.json`, the single source of truth (RELIABILITY.md §0, §3).
 
-TinyDB keeps the documents, on a storage of our own: TinyDB's JSONStorage rewrites the file in
-place, so a kill -9 can tear it (§3.1), and CachingMiddleware loses acknowledged writes (§3.4).
-`_AtomicStorage` keeps the parsed data in memory (this process owns the file) and makes every
-write a new file swapped in by `atomicfile.write_bytes` (temp + fsync + rename + folder fsync):
-when a method returns, its change is on disk. One process-wide lock serialises every
-read-modify-write, because TinyDB is not thread-safe (§3.3), and `transition(expect=...)` is a
-compare-and-set under that lock, so only one of two claimers wins a job.
+This process owns the file (the state_dir lock), so the jobs live in memory and every change
+is a new file swapped in by `atomicfile.write_bytes` (temp + fsync + rename + folder fsync):
+a kill -9 leaves the old file or the new one, never a torn one (TinyDB's JSONStorage rewrites
+in place, §3.1), and when a method returns its change is on disk (no write cache, §3.4). One
+process-wide lock serialises every read-modify-write (§3.3), and `transition(expect=...)` is
+a compare-and-set under that lock, so only one of two claimers wins a job. `batch()` groups
+many changes into one write (the daemon's scan of every draft): durable when it ends.
+
+In memory each job is kept once as its `Job` (reads hand it out as is) and once as its line
+of jobs.json (so a write serialises only the jobs that changed); the field-name sets pydantic
+keeps on every model are shared (see `_compact`).
 
 Layout of state_dir:
-    jobs.json           {"jobs": {"<job id>": {...}}}, one job per line; the job id is the doc id
+    jobs.json           {"jobs": {"<job id>": {...}}}, one job per line, oldest first
     jobs.json.bak       a copy of jobs.json as it was when the store last opened it
     lock                flock'd by the process that owns state_dir; holds its pid
     archive/YYYY-MM.json  finished jobs moved out of jobs.json, by the month of updated_at
@@ -24,21 +28,19 @@ job back before the archive drops it; a job found in both is the one in jobs.jso
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, NamedTuple
 
-from pydantic import ValidationError
-from tinydb import TinyDB
-from tinydb.storages import Storage
-from tinydb.table import Table
+from pydantic import BaseModel, ValidationError
 
 from publisher import atomicfile
 from publisher.clock import Clock
@@ -55,9 +57,10 @@ ARCHIVE_INDEX = "index.json"
 TABLE = "jobs"
 MAX_CALLS = 200  # API calls kept per job: a long poll must not grow a job without bound
 
-# TinyDB is not thread-safe; every store in the process takes this around each read-modify-write.
+# Every store in the process takes this around each read-modify-write (and a batch, whole).
 _LOCK = threading.RLock()
 _FIELDS = frozenset(Job.model_fields) - {"id"}
+_MAX_SHARED_NAMES = 1024  # distinct field-name sets shared (see `_compact`); a few are used
 
 
 def read_jobs(state_dir: Path) -> list[Job]:
@@ -74,8 +77,16 @@ def read_jobs(state_dir: Path) -> list[Job]:
     return list(_parse_jobs(path, data).values())
 
 
+class _View(NamedTuple):
+    """The in-memory store as last written: what a failed batch write goes back to."""
+
+    jobs: dict[str, Job]
+    lines: dict[str, str]
+    drafts: dict[str, tuple[str, ...]]
+
+
 class JobStore:
-    """Owns the TinyDB at state_dir/jobs.json (and, with `lock=True`, the state_dir itself)."""
+    """Owns state_dir/jobs.json and its jobs in memory (and, with `lock=True`, state_dir)."""
 
     def __init__(self, state_dir: Path, *, clock: Clock, lock: bool = True) -> None:
         """Given a state_dir and a clock, open the store. With `lock=True` create state_dir,
@@ -92,10 +103,14 @@ class JobStore:
         self._lock_fd: int | None = None
         self._seen: tuple[int, int, int] | None = None  # (inode, mtime, size) last loaded
         self._archive_seen: tuple[int, int, int] | None = None
-        self._jobs: dict[str, Job] = {}
-        self._drafts: dict[str, set[str]] = {}  # draft -> ids of its active jobs
+        self._jobs: dict[str, Job] = {}  # oldest first, as in jobs.json
+        self._lines: dict[str, str] = {}  # job id -> its line in jobs.json, made on demand
+        self._drafts: dict[str, tuple[str, ...]] = {}  # draft -> ids of its active jobs
         self._archived: dict[str, tuple[str, str]] = {}  # id -> (draft, month)
         self._archived_drafts: dict[str, set[str]] = {}
+        self._in_batch = False
+        self._written: _View | None = None  # in a batch with changes: memory as last written
+        self._leaving_archive: list[str] = []  # in a batch: ids to drop from the archive after
         if lock:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = _take_lock(state_dir)
@@ -104,10 +119,7 @@ class JobStore:
                 if lock:
                     atomicfile.remove_stale_temps(state_dir)
                     atomicfile.remove_stale_temps(state_dir / ARCHIVE_DIR)
-                raw = self._load()
-                self._storage = _AtomicStorage(self._path, raw, writable=lock)
-                self._db = _Database(storage=lambda: self._storage)
-                self._table = cast(_JobTable, self._db.table(TABLE, cache_size=0))
+                self._load()
                 self._load_archive_index()
                 if lock and self._path.exists():
                     atomicfile.write_bytes(state_dir / BACKUP_FILE, self._path.read_bytes())
@@ -148,6 +160,40 @@ class JobStore:
 
     # --- changing ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block, make every change with one write of jobs.json, when it ends.
+
+        The methods called inside (by this thread) change the jobs in memory and return them
+        as usual, and reads see the changes, but jobs.json is written once, as the block
+        exits, whether or not it raised: the changes are durable when the `with` statement
+        ends, not when each method returns. A kill -9 before that leaves jobs.json as it was
+        (old or new file, never a mix). The block holds the store's lock, so other threads'
+        calls wait for its end and a compare-and-set inside it meets no other writer. A batch
+        inside a batch is part of it. Archived jobs brought back or removed leave the archive
+        after jobs.json is written (the archive's crash order).
+
+        Raise StoreError if the store is read-only or closed, or if the write fails: memory
+        is then back to what jobs.json holds, without any change made in the batch.
+        """
+        with _LOCK:
+            if self._in_batch:
+                yield
+                return
+            self._check_writable()
+            self._in_batch = True
+            try:
+                yield
+            finally:
+                leaving, self._leaving_archive = self._leaving_archive, []
+                try:
+                    self._flush()
+                finally:
+                    self._in_batch = False
+                    self._written = None
+                if leaving:
+                    self._drop_from_archive(leaving)
+
     def add(self, job: Job) -> Job:
         """Store a new job, with created_at/updated_at set to now and a first history event;
         return it as stored. Raise StoreError if a job with its id exists."""
@@ -161,7 +207,7 @@ class JobStore:
                 job,
                 {"created_at": now, "updated_at": now, "history": (*job.history, event)},
             )
-            self._write_jobs([new])
+            self._apply([new])
             return new
 
     def update(self, job_id: str, **changes: Any) -> Job:
@@ -171,7 +217,7 @@ class JobStore:
         with _LOCK:
             job = self._current(job_id)
             new = _validated(job, {**changes, "updated_at": self._clock()})
-            self._write_jobs([new])
+            self._apply([new])
             return new
 
     def transition(
@@ -198,7 +244,7 @@ class JobStore:
                 job,
                 {**changes, "state": state, "updated_at": now, "history": (*job.history, event)},
             )
-            self._write_jobs([new])
+            self._apply([new])
             return new
 
     def add_container(self, job_id: str, container: Container) -> Job:
@@ -207,7 +253,7 @@ class JobStore:
             job = self._current(job_id)
             changes = {"containers": (*job.containers, container), "updated_at": self._clock()}
             new = _validated(job, changes)
-            self._write_jobs([new])
+            self._apply([new])
             return new
 
     def record_call(self, job_id: str, call: ApiCall) -> None:
@@ -216,16 +262,16 @@ class JobStore:
         with _LOCK:
             job = self._current(job_id)
             new = _validated(job, {"api_calls": (*job.api_calls, call)[-MAX_CALLS:]})
-            self._write_jobs([new])
+            self._apply([new])
 
     def remove(self, job_id: str) -> None:
         """Forget a job, archived or not. Nothing happens if there is no such job."""
         with _LOCK:
             self._check_writable()
             if job_id in self._jobs:
-                self._remove_jobs([job_id])
+                self._apply([], [job_id])
             if job_id in self._archived:
-                self._drop_from_archive([job_id])
+                self._leave_archive(job_id)
 
     def archive(self, now: datetime, older_than: timedelta) -> int:
         """Move the finished jobs (job.DONE) last updated before `now - older_than` to
@@ -251,21 +297,18 @@ class JobStore:
                 path = folder / f"{month}.json"
                 documents = _read_archive_file(path)
                 documents.update((job.id, job.to_document()) for job in jobs)
-                atomicfile.write_bytes(path, _serialize_table(documents, {}))
+                atomicfile.write_bytes(path, _serialize_table(documents))
             archived = dict(self._archived)
             for job in moving:
                 archived[job.id] = (job.draft, _month(job))
             self._write_archive_index(archived)
-            self._remove_jobs([job.id for job in moving])
+            self._apply([], [job.id for job in moving])
             self._set_archived(archived)
             return len(moving)
 
     def close(self) -> None:
-        """Release the state_dir lock and the database. Safe to call twice."""
+        """Release the state_dir lock. Safe to call twice."""
         with _LOCK:
-            db = getattr(self, "_db", None)
-            if db is not None:
-                db.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # closing the descriptor releases the flock
                 self._lock_fd = None
@@ -303,43 +346,88 @@ class JobStore:
             if restored is not None:
                 # jobs.json takes it first: a crash in between leaves it in both, and the
                 # copy in jobs.json wins.
-                self._write_jobs([restored])
-                self._drop_from_archive([job_id])
+                self._apply([restored])
+                self._leave_archive(job_id)
                 return restored
         raise KeyError(f"no job {job_id} in {self._path}")
 
-    def _write_jobs(self, jobs: list[Job]) -> None:
-        """Insert or replace jobs in one durable write, then update the in-memory view."""
-        documents = {job.id: job.to_document() for job in jobs}
-        try:
-            self._table.put(documents)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot write {self._path}: {exc.strerror or exc}; the change was not recorded"
-            ) from exc
-        for job in jobs:
+    def _apply(self, put: list[Job], drop: Iterable[str] = ()) -> None:
+        """Insert or replace the jobs `put` and remove the ids `drop`: in one durable write
+        now, or in memory only inside a batch (which writes at its end). Raise StoreError if
+        the write fails; memory is then unchanged."""
+        lines = {job.id: _line(job) for job in put}
+        dropped = set(drop)
+        if self._in_batch:
+            if self._written is None:
+                self._written = self._view()
+        else:
+            self._write(self._payload(lines, dropped))
+        for job_id in dropped:
+            gone = self._jobs.pop(job_id)
+            self._lines.pop(job_id, None)
+            self._unindex(gone)
+        for job in put:
             old = self._jobs.get(job.id)
-            if old is not None and old.draft != job.draft:
-                self._drafts[old.draft].discard(job.id)
+            if old is not None:
+                self._unindex(old)
             self._jobs[job.id] = job
-            self._drafts.setdefault(job.draft, set()).add(job.id)
+            self._lines[job.id] = lines[job.id]
+            self._drafts[job.draft] = (*self._drafts.get(job.draft, ()), job.id)
 
-    def _remove_jobs(self, job_ids: list[str]) -> None:
+    def _leave_archive(self, job_id: str) -> None:
+        """Drop an archived job from the archive once jobs.json no longer needs it there:
+        now, or after the batch's write."""
+        if self._in_batch:
+            self._leaving_archive.append(job_id)
+        else:
+            self._drop_from_archive([job_id])
+
+    def _flush(self) -> None:
+        """At the end of a batch, write its changes, if any. Raise StoreError if that fails,
+        with memory back to what jobs.json holds."""
+        written, self._written = self._written, None
+        if written is None:
+            return
         try:
-            self._table.drop(job_ids)
+            self._check_writable()
+            self._write(self._payload({}, set()))
+        except StoreError:
+            self._jobs, self._lines, self._drafts = written
+            raise
+
+    def _view(self) -> _View:
+        return _View(dict(self._jobs), dict(self._lines), dict(self._drafts))
+
+    def _unindex(self, job: Job) -> None:
+        ids = tuple(job_id for job_id in self._drafts.get(job.draft, ()) if job_id != job.id)
+        if ids:
+            self._drafts[job.draft] = ids
+        else:
+            self._drafts.pop(job.draft, None)
+
+    def _payload(self, put: dict[str, str], drop: set[str]) -> bytes:
+        """jobs.json for the jobs in memory with `put` (id -> line) in and `drop` out."""
+        lines = []
+        for job_id, job in self._jobs.items():
+            if job_id in drop:
+                continue
+            line = put.get(job_id) or self._lines.get(job_id)
+            if line is None:  # read from the file: its line is made at its first write
+                line = self._lines[job_id] = _line(job)
+            lines.append(line)
+        lines.extend(line for job_id, line in put.items() if job_id not in self._jobs)
+        return _table_bytes(lines)
+
+    def _write(self, payload: bytes) -> None:
+        try:
+            atomicfile.write_bytes(self._path, payload)
         except OSError as exc:
             raise StoreError(
                 f"cannot write {self._path}: {exc.strerror or exc}; the change was not recorded"
             ) from exc
-        for job_id in job_ids:
-            job = self._jobs.pop(job_id)
-            drafts = self._drafts.get(job.draft, set())
-            drafts.discard(job_id)
-            if not drafts:
-                self._drafts.pop(job.draft, None)
 
-    def _load(self) -> dict[str, dict[str, Any]]:
-        """Read jobs.json into memory; return TinyDB's raw data. Raise StoreCorrupt."""
+    def _load(self) -> None:
+        """Read jobs.json into memory. Raise StoreCorrupt."""
         try:
             stat = os.stat(self._path)
             data = self._path.read_bytes()
@@ -353,17 +441,18 @@ class JobStore:
                 )
             self._seen = None
             self._set_jobs({})
-            return {TABLE: {}}
+            return
         jobs = _parse_jobs(self._path, data)
         self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         self._set_jobs(jobs)
-        return {TABLE: {job_id: job.to_document() for job_id, job in jobs.items()}}
 
     def _set_jobs(self, jobs: dict[str, Job]) -> None:
-        self._jobs = dict(jobs)
-        self._drafts = {}
+        self._jobs = jobs
+        self._lines = {}
+        drafts: dict[str, list[str]] = {}
         for job in jobs.values():
-            self._drafts.setdefault(job.draft, set()).add(job.id)
+            drafts.setdefault(job.draft, []).append(job.id)
+        self._drafts = {draft: tuple(ids) for draft, ids in drafts.items()}
 
     def _refresh(self) -> None:
         """Read-only stores follow the owner's writes: every write is a new inode."""
@@ -375,7 +464,7 @@ class JobStore:
         except FileNotFoundError:
             seen = None
         if seen != self._seen:
-            self._storage.reset(self._load())
+            self._load()
         index = self._state_dir / ARCHIVE_DIR / ARCHIVE_INDEX
         if _stat_key(index) != self._archive_seen:
             self._load_archive_index()
@@ -430,7 +519,7 @@ class JobStore:
         if document is None:
             return None
         try:
-            return Job.from_document(document)
+            return _compact(Job.from_document(document))
         except ValidationError as exc:
             raise StoreCorrupt(_corrupt_message(path, f"job {job_id} is not valid", None)) from exc
 
@@ -442,103 +531,28 @@ class JobStore:
             documents = _read_archive_file(path)
             for job_id in job_ids:
                 documents.pop(job_id, None)
-            atomicfile.write_bytes(path, _serialize_table(documents, {}))
+            atomicfile.write_bytes(path, _serialize_table(documents))
         for job_id in job_ids:
             archived.pop(job_id, None)
         self._write_archive_index(archived)
         self._set_archived(archived)
 
 
-# --- TinyDB plumbing ---------------------------------------------------------------------
+# --- the file ------------------------------------------------------------------------------
 
 
-class _JobTable(Table):
-    """A table whose document ids are the job ids (O(1) access) and whose writes replace
-    whole documents, so a failed write leaves the in-memory data untouched."""
-
-    document_id_class = str  # type: ignore[assignment]  # TinyDB documents this override
-
-    def _get_next_id(self) -> str:
-        raise StoreError("every job document is stored under its job id")
-
-    def put(self, documents: dict[str, dict[str, Any]]) -> None:
-        """Insert or replace these documents (by id) in one write."""
-
-        def updater(table: Any) -> None:
-            table.update(documents)
-
-        self._update_table(updater)
-
-    def drop(self, doc_ids: list[str]) -> None:
-        """Remove these documents (missing ids are skipped) in one write."""
-
-        def updater(table: Any) -> None:
-            for doc_id in doc_ids:
-                table.pop(doc_id, None)
-
-        self._update_table(updater)
+def _line(job: Job) -> str:
+    """A job's line in jobs.json: `"<id>":{...}`, compact, UTF-8 as is."""
+    return _document_line(job.id, job.to_document())
 
 
-class _Database(TinyDB):
-    table_class = _JobTable
+def _document_line(doc_id: str, document: Any) -> str:
+    return f"{json.dumps(doc_id)}:{json.dumps(document, ensure_ascii=False, separators=(',', ':'))}"
 
 
-class _AtomicStorage(Storage):
-    """TinyDB storage: the data lives in memory; `write` swaps in a new file atomically.
-
-    `read` returns a shallow copy of the top level, so TinyDB's update builds the new table
-    beside ours and nothing in memory changes unless the file was written. Each document's
-    JSON is kept until the document object changes (TinyDB replaces, never edits, ours), so
-    a write serialises only the jobs that changed.
-    """
-
-    def __init__(self, path: Path, data: dict[str, dict[str, Any]], *, writable: bool) -> None:
-        self._path = path
-        self._data = data
-        self._writable = writable
-        self._fragments: dict[str, tuple[dict[str, Any], str]] = {}
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        return dict(self._data)
-
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
-        if not self._writable:
-            raise StoreError(f"{self._path} is open read-only")
-        unknown = set(data) - {TABLE}
-        if unknown:
-            raise StoreError(f"unexpected tables {sorted(unknown)} in the job store")
-        fragments: dict[str, tuple[dict[str, Any], str]] = {}
-        payload = _serialize_table(data.get(TABLE, {}), self._fragments, fragments)
-        atomicfile.write_bytes(self._path, payload)
-        self._data = data
-        self._fragments = fragments
-
-    def reset(self, data: dict[str, dict[str, Any]]) -> None:
-        self._data = data
-        self._fragments = {}
-
-    def close(self) -> None:
-        pass
-
-
-def _serialize_table(
-    documents: dict[str, Any],
-    cache: dict[str, tuple[dict[str, Any], str]],
-    new_cache: dict[str, tuple[dict[str, Any], str]] | None = None,
-) -> bytes:
-    """Return `{"jobs": {...}}` with one document per line, reusing cached JSON for document
-    objects seen before (identity: TinyDB hands us the same dict when it did not change)."""
-    lines = []
-    for doc_id, document in documents.items():
-        cached = cache.get(doc_id)
-        if cached is not None and cached[0] is document:
-            text = cached[1]
-        else:
-            text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-        if new_cache is not None:
-            new_cache[doc_id] = (document, text)
-        lines.append(f"{json.dumps(doc_id)}:{text}")
-    return _table_bytes(lines)
+def _serialize_table(documents: dict[str, Any]) -> bytes:
+    """Return `{"jobs": {...}}` with one document per line."""
+    return _table_bytes([_document_line(doc_id, doc) for doc_id, doc in documents.items()])
 
 
 def _table_bytes(lines: list[str]) -> bytes:
@@ -556,9 +570,10 @@ def _parse_jobs(path: Path, data: bytes) -> dict[str, Job]:
     backup = path.with_name(BACKUP_FILE)
     documents = _parse_table(path, data, backup)
     jobs: dict[str, Job] = {}
-    for doc_id, document in documents.items():
+    for doc_id in list(documents):
+        document = documents.pop(doc_id)  # let each document go once it is a Job
         try:
-            job = Job.from_document(document)
+            job = _compact(Job.from_document(document))
         except ValidationError as exc:
             problem = f"job {doc_id} is not valid ({exc.error_count()} problem(s))"
             raise StoreCorrupt(_corrupt_message(path, problem, backup)) from exc
@@ -663,7 +678,43 @@ def _validated(job: Job, changes: dict[str, Any]) -> Job:
         raise TypeError(f"Job has no field(s) {', '.join(sorted(unknown))}")
     values = dict(job)
     values.update(changes)
-    return Job.model_validate(values)
+    return _compact(Job.model_validate(values))
+
+
+class _FieldNames(frozenset[str]):
+    """A field-name set shared by many model instances: immutable, and a copy of it is a plain
+    set (pydantic's model_copy copies the set before adding to it)."""
+
+    def __copy__(self) -> set[str]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[str]:
+        return set(self)
+
+
+_SHARED_NAMES: dict[frozenset[str], _FieldNames] = {}
+
+
+def _compact(job: Job) -> Job:
+    """Return `job` with the field-name sets of it and its records shared.
+
+    pydantic keeps on every instance the set of the fields it was given (2.2 KB of a Job's
+    3.7 KB), and the jobs of a store all give the same few sets: 10,000 waiting jobs keep
+    22 MB less (docs/benchmarks.md "Job store"). pydantic only reads the set, or copies it.
+    """
+    records: list[BaseModel] = [job, *job.containers, *job.history, *job.api_calls]
+    for record in records:
+        names = record.__pydantic_fields_set__
+        if isinstance(names, _FieldNames):
+            continue  # records carried over from the job's previous version
+        key = frozenset(names)
+        shared = _SHARED_NAMES.get(key)
+        if shared is None:
+            if len(_SHARED_NAMES) >= _MAX_SHARED_NAMES:
+                continue
+            shared = _SHARED_NAMES[key] = _FieldNames(key)
+        object.__setattr__(record, "__pydantic_fields_set__", shared)
+    return job
 
 
 def _created(job: Job) -> datetime:
