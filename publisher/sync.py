@@ -20,7 +20,7 @@ from publisher import drafts, reconciler, statusblock
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.drafts import Loaded
-from publisher.errors import ConcurrentEdit, PublisherError
+from publisher.errors import ConcurrentEdit, PublisherError, StoreError
 from publisher.job import Job, State
 from publisher.jobstore import JobStore
 
@@ -202,17 +202,29 @@ class DraftSync:
         """Write every change to the store, then the status blocks (the store is the truth,
         the blocks its projection: a crash in between is mended by `_sync_status` at the
         next read); return the jobs written."""
+        done: list[tuple[reconciler.Change, Job]] = []
+        try:
+            # One write of jobs.json for them all (a first start on 10,000 drafts made 10,000
+            # full rewrites); durable when the batch ends, before any status block is written.
+            with self.store.batch():
+                for change in changes:
+                    try:
+                        job = self._write(change)
+                    except (PublisherError, KeyError, ValueError) as exc:
+                        log.error(
+                            "%s: the change to %s was not recorded: %s",
+                            change.rel,
+                            change.state.value,
+                            exc,
+                        )
+                        continue
+                    if job is not None:  # None: it moved on; the next change looks again
+                        done.append((change, job))
+        except StoreError as exc:
+            log.error("%d change(s) of drafts were not recorded: %s", len(done), exc)
+            return []
         written: list[Job] = []
-        for change in changes:
-            try:
-                job = self._write(change)
-            except (PublisherError, KeyError, ValueError) as exc:
-                log.error(
-                    "%s: the change to %s was not recorded: %s", change.rel, change.state.value, exc
-                )
-                continue
-            if job is None:
-                continue  # it moved on meanwhile; the next change of the draft looks again
+        for change, job in done:
             when = (
                 f" for {job.scheduled_for.astimezone(self.config.tz).isoformat()}"
                 if job.state is State.SCHEDULED and job.scheduled_for is not None
