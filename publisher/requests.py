@@ -110,7 +110,8 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     has gone by goes out as soon as possible; the daemon re-plans it either way.
     cancel: scheduled, retrying, paused, blocked, invalid or locked -> cancelled.
     Raise UserError otherwise (published drafts are never published again; a publishing one
-    cannot be stopped), for an unknown action, and for a draft without a job.
+    cannot be stopped), for an unknown action, for a draft without a job, and for a retry
+    of a draft whose file is gone (it would wait for a file that never comes).
     """
     job = store.by_draft(rel)
     if action not in ACTIONS:
@@ -126,7 +127,10 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
                 )
             ]
         )
-    changed = _retry(store, job, now) if action == "retry" else _cancel(store, job)
+    if action == "retry":
+        changed = _retry(store, job, now, present=_exists(config.content_dir / rel))
+    else:
+        changed = _cancel(store, job)
     if changed is None:  # the job moved on between our read and our write: say what it is now
         current = store.get(job.id) or job
         raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
@@ -138,7 +142,7 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     return f"{rel}: re-queued (was {job.state.value}); it takes its place in the queue"
 
 
-def _retry(store: JobStore, job: Job, now: datetime) -> Job | None:
+def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:
     if job.state in (State.PUBLISHED, State.UNCONFIRMED):
         raise UserError(
             [
@@ -152,6 +156,15 @@ def _retry(store: JobStore, job: Job, now: datetime) -> Job | None:
         )
     if job.state not in RETRYABLE:
         raise UserError([Problem(job.draft, "", _not_retryable(job))])
+    if not present:
+        # Queued again without a file, the job would wait for a draft that never comes.
+        raise UserError(
+            [
+                Problem(
+                    job.draft, "", "its draft file is gone: put it back in content_dir, then retry"
+                )
+            ]
+        )
     overdue = job.scheduled_for is None or job.scheduled_for <= now
     now_please = job.state in (State.FAILED, State.MISSED) or overdue
     return store.transition(
@@ -164,6 +177,10 @@ def _retry(store: JobStore, job: Job, now: datetime) -> Job | None:
         error=None,
         scheduled_for=now if now_please else job.scheduled_for,
     )
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def _not_retryable(job: Job) -> str:

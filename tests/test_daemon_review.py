@@ -1,0 +1,131 @@
+"""An adversarial review of the daemon: each test is a scenario that once broke a promise of
+README "What the daemon does, and when" / "Exactly once" (never a duplicate, never a stranded
+draft, on time, nothing lost). In-process daemon, hand-moved clock, loopback sandbox."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_helpers import (
+    START,
+    ManualClock,
+    at,
+    jobs_by_draft,
+    open_daemon,
+    settle,
+    wait_for,
+    write,
+)
+from publish_helpers import DRAFTS, load_config, make_site
+
+from publisher import requests
+from publisher.config import Config
+from publisher.daemon import Daemon
+from publisher.errors import UserError
+from publisher.job import State
+from publisher.sandbox.server import SandboxServer
+
+
+class _Now:
+    """The module's sandbox reads the time of whichever test runs."""
+
+    clock = ManualClock()
+
+    def __call__(self) -> datetime:
+        return self.clock()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[SandboxServer, _Now]]:
+    now = _Now()
+    with SandboxServer(clock=now, fetch_media=False) as running:
+        yield running, now
+
+
+@pytest.fixture
+def clock(server: tuple[SandboxServer, _Now]) -> ManualClock:
+    running, now = server
+    running.reset()
+    now.clock = ManualClock()
+    return now.clock
+
+
+@pytest.fixture
+def posts(server: tuple[SandboxServer, _Now]) -> SandboxServer:
+    return server[0]
+
+
+def site(tmp_path: Path, base_url: str | None, **kwargs: Any) -> Config:
+    account = {"base_url": base_url, **kwargs.pop("account", {})}
+    media = {"host": "base_url", "public_url": "http://127.0.0.1:9"}
+    return load_config(make_site(tmp_path, account=account, media=media, **kwargs))
+
+
+@pytest.fixture
+def config(tmp_path: Path, posts: SandboxServer) -> Config:
+    return site(tmp_path, posts.base_url)
+
+
+@pytest.fixture
+def daemon(config: Config, clock: ManualClock) -> Iterator[Daemon]:
+    running = open_daemon(config, clock)
+    yield running
+    running.shutdown()
+
+
+def draft(config: Config, name: str, **extra: str) -> Path:
+    text = DRAFTS["post"] + "".join(f"{key}: {value}\n" for key, value in extra.items())
+    return write(config.content_dir / name, text)
+
+
+def through_daemon(daemon: Daemon, config: Config, action: str, path: Path) -> str:
+    """`publisher <action> DRAFT` while the daemon runs: the answer, or the refusal."""
+    answer: list[str] = []
+
+    def ask() -> None:
+        try:
+            answer.append(requests.submit(config, action, path))  # type: ignore[arg-type]
+        except UserError as exc:
+            answer.append("refused: " + "; ".join(p.message for p in exc.problems))
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    wait_for(lambda: bool(requests.pending(config.state_dir)))
+    settle(daemon)
+    thread.join(5)
+    assert answer, "no answer from the daemon"
+    return answer[0]
+
+
+# --- never a stranded draft ------------------------------------------------------------------
+
+
+def test_retry_of_a_draft_whose_file_is_gone_is_refused_not_stranded(
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """A missed draft deleted, then `publisher retry`: the job used to become `scheduled` for
+    now with no draft to publish from, and the dispatcher looked at it again on every step,
+    forever (the job never left `scheduled`)."""
+    path = draft(config, "gone.yaml", publish_at=at(START + timedelta(minutes=10)))
+    daemon.on_paths({path})
+    settle(daemon)
+    clock.advance(timedelta(hours=2))
+    settle(daemon)
+    assert jobs_by_draft(config)["gone.yaml"].state is State.MISSED
+    path.unlink()
+    daemon.on_paths({path})
+    settle(daemon)
+
+    said = through_daemon(daemon, config, "retry", path)
+    daemon.step()
+
+    job = jobs_by_draft(config)["gone.yaml"]
+    assert said.startswith("refused:") and "gone" in said, said
+    assert job.state is State.MISSED
+    assert not daemon.dispatcher.dirty  # nothing left that it keeps looking at
+    assert posts.posts() == []
