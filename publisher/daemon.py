@@ -309,12 +309,29 @@ class Daemon:
         if not force and time.monotonic() < self._next_account_check:
             return
         self._next_account_check = time.monotonic() + self.account_check_every
+        if not force and self.blocked and self._tokens_changed():
+            self.reload("an access token changed")  # which checks the accounts again
+            return
         without_token = tokenless(self.config)
         for account in list(self.blocked):
             if account in without_token or account not in self.config.accounts:
                 continue
             work = partial(self._ask_account, account)
             self.workers.start(f"account:{account}", "check", account, work)
+
+    def _tokens_changed(self) -> bool:
+        """True when a blocked account's token is no longer the one we hold: a token kept in
+        a file (access_token_file) is read with the config, so read it again."""
+        try:
+            fresh = config_module.load(self.config.config_path)
+        except ConfigError:
+            return False  # reported when the config is reloaded
+        return any(
+            name in fresh.accounts
+            and name in self.config.accounts
+            and fresh.token(name) != self.config.token(name)
+            for name in self.blocked
+        )
 
     def _ask_account(self, account: str) -> str | None:
         """A worker's account check: None if the token works, else why not."""

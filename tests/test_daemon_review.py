@@ -129,3 +129,31 @@ def test_retry_of_a_draft_whose_file_is_gone_is_refused_not_stranded(
     assert job.state is State.MISSED
     assert not daemon.dispatcher.dirty  # nothing left that it keeps looking at
     assert posts.posts() == []
+
+
+def test_a_blocked_account_moves_on_when_its_token_file_is_fixed(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """The token in `access_token_file` was read once, with the config: fixing the file left
+    the account's drafts blocked until a reload, though they "move on by themselves"."""
+    token = write(tmp_path / "main-token", "wrong-token-1\n")
+    with SandboxServer(clock=clock, token="right-token-123456", fetch_media=False) as server:
+        config = site(tmp_path, server.base_url, account={"access_token_file": str(token)})
+        running = open_daemon(config, clock, account_check_every=0.0)
+        try:
+            running.on_paths({draft(config, "blocked.yaml", publish_at="now")})
+
+            def state() -> State:
+                running.step()  # the account is checked at every step here
+                running.workers.wait(5.0)
+                return jobs_by_draft(config)["blocked.yaml"].state
+
+            wait_for(lambda: state() is State.BLOCKED)
+            for _ in range(5):
+                assert state() is State.BLOCKED  # checked again and again: still wrong
+
+            token.write_text("right-token-123456\n")
+            wait_for(lambda: state() is State.PUBLISHED, timeout=5)
+            assert len(server.posts()) == 1
+        finally:
+            running.shutdown()
