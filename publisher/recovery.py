@@ -5,7 +5,8 @@ A job in state `publishing` that nobody in this new process holds was left by a 
 - it had asked Instagram to publish (`publish_requested_at`, no `media_id`): reconcile it
   through the container's status (`publishing.reconcile`): published, unconfirmed, or
   published now if nothing went out. Never a blind second media_publish;
-- it had not asked yet: back to `scheduled`, so its time and misfire_grace decide again.
+- it had not asked yet: back to `scheduled`, so its time and misfire_grace decide again
+  (back to `retrying`, due when it was claimed, if that was a retry's attempt).
 
 A published job without its permalink (killed between recording the media id and reading
 it) is completed. The reconciliations run on the workers and are waited for: only they know
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from publisher import drafts, publishing
@@ -57,11 +59,15 @@ def resume(rt: Runtime, workers: Workers, *, keep_waiting: Callable[[], bool]) -
     daemon is being stopped). Return what was found."""
     found = leftovers(rt.store.all())
     for job in found.requeue:
+        # A retrying job's attempt is due from when it was claimed, not from its slot
+        # (hours ago, after a quota wait): misfire_grace judges that time.
+        claimed = retry_claimed_at(job)
         back = rt.store.transition(
             job.id,
-            State.SCHEDULED,
+            State.SCHEDULED if claimed is None else State.RETRYING,
             "interrupted before media_publish; queued again",
             expect=[State.PUBLISHING],
+            **({} if claimed is None else {"next_attempt_at": claimed}),
         )
         if back is not None:
             log.info("%s step=reconcile: stopped before publishing; queued again", shown(back))
@@ -76,6 +82,17 @@ def resume(rt: Runtime, workers: Workers, *, keep_waiting: Callable[[], bool]) -
         if not keep_waiting():
             break
     return found
+
+
+def retry_claimed_at(job: Job) -> datetime | None:
+    """Given a job left in state publishing, return when it was claimed if it was claimed
+    while retrying (its next attempt), else None."""
+    claimed = None
+    for event in reversed(job.history):
+        if event.state != State.PUBLISHING.value:
+            return claimed if event.state == State.RETRYING.value else None
+        claimed = event.at
+    return None
 
 
 def _draft_of(rt: Runtime, job: Job) -> Draft | None:

@@ -28,6 +28,7 @@ from publisher.config import Config
 from publisher.daemon import Daemon
 from publisher.errors import UserError
 from publisher.job import State
+from publisher.jobstore import JobStore
 from publisher.sandbox.server import SandboxServer
 
 
@@ -157,3 +158,40 @@ def test_a_blocked_account_moves_on_when_its_token_file_is_fixed(
             assert len(server.posts()) == 1
         finally:
             running.shutdown()
+
+
+def test_a_job_waiting_for_the_quota_killed_mid_attempt_is_not_missed_after_restart(
+    tmp_path: Path, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """A job that waited hours for the publishing quota (retrying, "not a failure"), killed
+    in the attempt at its next_attempt_at, came back as `scheduled` for its original slot,
+    hours ago: missed at once, though the daemon was down for a minute."""
+    config = site(tmp_path, posts.base_url)
+    posts.faults.quota_used_extra = posts.faults.quota_total
+    first = open_daemon(config, clock)
+    first.on_paths({draft(config, "waits.yaml", publish_at=at(START + timedelta(minutes=10)))})
+    settle(first)
+    for _ in range(2):  # two windows of waiting: the slot is now two hours ago
+        job = jobs_by_draft(config)["waits.yaml"]
+        clock.advance((job.next_attempt_at or job.scheduled_for or START) - clock())
+        settle(first)
+    job = jobs_by_draft(config)["waits.yaml"]
+    assert job.state is State.RETRYING and job.next_attempt_at is not None
+    first.shutdown()
+
+    # Its next attempt: claimed (as publishing.publish does), then kill -9.
+    clock.advance(job.next_attempt_at - clock())
+    with JobStore(config.state_dir, clock=clock, lock=True) as store:
+        store.transition(
+            job.id, State.PUBLISHING, "", expect=[State.RETRYING], next_attempt_at=None
+        )
+    clock.advance(timedelta(minutes=1))
+    posts.faults.quota_used_extra = 0
+    second = open_daemon(config, clock)
+    try:
+        settle(second)
+        job = jobs_by_draft(config)["waits.yaml"]
+        assert job.state is State.PUBLISHED, job.error
+        assert len(posts.posts()) == 1
+    finally:
+        second.shutdown()
