@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from publisher import drafts, due, publishing
@@ -118,7 +119,8 @@ class Dispatcher:
         if work.action == "prepare":
             self._prepared[job.id] = _key(job)
             log.info("%s step=prepare: preparing containers for %s", shown(job), shown_due)
-            self.workers.start(job.id, "prepare", job.account, lambda: self._prepare(job, draft))
+            task = partial(released, self.rt, job.id, lambda: self._prepare(job, draft))
+            self.workers.start(job.id, "prepare", job.account, task)
             return
         late = now - work.due
         if late > LATE_NOTE:
@@ -129,7 +131,8 @@ class Dispatcher:
             shown_due,
             f", {late.total_seconds():.0f} s late" if late > ON_TIME else "",
         )
-        self.workers.start(job.id, "publish", job.account, lambda: self._publish(job, draft))
+        task = partial(released, self.rt, job.id, lambda: self._publish(job, draft))
+        self.workers.start(job.id, "publish", job.account, task)
 
     def _miss(self, job: Job, when: datetime) -> None:
         grace = self.config.schedule.misfire_grace
@@ -173,6 +176,17 @@ class Dispatcher:
             log.warning("%s step=publish: %s: %s", shown(job), job.state.value, job.error)
         else:
             log.info("%s step=publish: %s", shown(job), job.state.value)
+
+
+def released(rt: Runtime, job_id: str, work: Callable[[], object]) -> object:
+    """Run a task's `work` on job `job_id`, then release the job's claim in this process.
+    The claim is the task's (one task per job at a time), and a claim whose store write
+    failed is never released by the publish flow: every later publish of the job would
+    return at once, and the job would never go out."""
+    try:
+        return work()
+    finally:
+        rt.release(job_id)
 
 
 def _key(job: Job) -> tuple[str, datetime | None]:

@@ -4,6 +4,7 @@ draft, on time, nothing lost). In-process daemon, hand-moved clock, loopback san
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -195,3 +196,42 @@ def test_a_job_waiting_for_the_quota_killed_mid_attempt_is_not_missed_after_rest
         assert len(posts.posts()) == 1
     finally:
         second.shutdown()
+
+
+# --- an exception in a worker ------------------------------------------------------------------
+
+
+class _BrokenStore:
+    """jobs.json cannot be replaced while this lasts (a full disk, an I/O error): every
+    write of the job store fails; the daemon's memory still holds every job."""
+
+    def __init__(self, config: Config) -> None:
+        self.path = config.state_dir / "jobs.json"
+
+    def __enter__(self) -> None:
+        self.path.unlink()
+        self.path.mkdir()
+        (self.path / "in-the-way").write_text("")
+
+    def __exit__(self, *_exc: object) -> None:
+        shutil.rmtree(self.path)  # the next write puts jobs.json back from memory
+
+
+def test_a_store_write_failing_at_the_claim_does_not_wedge_the_job(
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """The claim's store write failed in the worker: the job stayed claimed in memory, so
+    every later publish returned at once, and the dispatcher started one after the other
+    without end; the draft never went out, even once the disk was fine again."""
+    slot = START + timedelta(hours=1)
+    daemon.on_paths({draft(config, "slot.yaml", publish_at=at(slot))})
+    settle(daemon)
+    [job] = daemon.store.all()
+    clock.advance(slot - clock())
+    with _BrokenStore(config):
+        daemon.step()  # the publish starts, and its claim cannot be recorded
+        daemon.workers.wait(5.0)
+    settle(daemon)
+
+    assert daemon.store.get(job.id).state is State.PUBLISHED  # type: ignore[union-attr]
+    assert len(posts.posts()) == 1
