@@ -106,6 +106,8 @@ class Daemon:
         self._reload = threading.Event()
         self.blocked: dict[str, str] = {}  # account -> why its drafts are blocked
         self._failing = ""  # the last failure of a step, logged once
+        self._orphans: set[str] = set()  # jobs a task left in state publishing
+        self._next_adopt = 0.0
         self._next_account_check = time.monotonic() + account_check_every
         self._next_archive = time.monotonic() + 60.0
         self._config_seen = _file_key(config.config_path), _digest(config.config_path)
@@ -218,6 +220,7 @@ class Daemon:
             changed = self.sync.apply(present, set(), self.blocked, self._publishing())
             self.dispatcher.changed(changed)
         self._check_accounts()
+        self._adopt_orphans()
         now = self.clock()
         self.dispatcher.dispatch(now, stopping=self._stop.is_set())
         self._housekeeping(now)
@@ -285,6 +288,8 @@ class Daemon:
         job = self.store.get(task.key)
         if job is None:
             return set()
+        if task.kind in ("publish", "reconcile") and job.state is State.PUBLISHING:
+            self._orphans.add(job.id)  # its end could not be recorded: see _adopt_orphans
         # A task that raised was logged by the worker (with its traceback), and a publish
         # records its own internal errors on the job: nothing more to say here.
         if done.error is None and task.kind in ("publish", "reconcile") and done.result:
@@ -293,6 +298,31 @@ class Daemon:
                 why = f"account {job.account}: {job.error}; its drafts move on once it is fixed"
                 self._block(job.account, why)
         return self.sync.deferred.pop(task.key, set())
+
+    def _adopt_orphans(self) -> None:
+        """A job a task left in state publishing (a store write failed under it, say a full
+        disk) has nobody working on it: take it over like a dead process's leftover
+        (reconciled, or queued again), at most once a heartbeat while the store fails."""
+        if not self._orphans or time.monotonic() < self._next_adopt:
+            return
+        self._next_adopt = time.monotonic() + self.heartbeat
+        busy = self.workers.busy()
+        jobs = [
+            job
+            for job_id in sorted(self._orphans - busy)
+            if (job := self.store.get(job_id)) is not None and job.state is State.PUBLISHING
+        ]
+        self._orphans.clear()
+        try:
+            found = recovery.take_over(self.rt, self.workers, jobs, complete=False)
+        except Exception:
+            self._orphans.update(job.id for job in jobs)
+            raise
+        for job in found.requeue:
+            requeued = self.store.get(job.id)
+            if requeued is not None:
+                self.sync.write_status(requeued)
+        self.dispatcher.changed()
 
     # --- accounts ------------------------------------------------------------------------
 

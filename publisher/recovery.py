@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import partial
 
 from publisher import drafts, publishing
+from publisher.dispatcher import released
 from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.runtime import Runtime
@@ -57,7 +58,21 @@ def resume(rt: Runtime, workers: Workers, *, keep_waiting: Callable[[], bool]) -
     """Deal with the leftovers of a dead process (see the module docstring); wait for the
     reconciliations, checking `keep_waiting()` every few seconds (False: stop waiting, the
     daemon is being stopped). Return what was found."""
-    found = leftovers(rt.store.all())
+    found = take_over(rt, workers, rt.store.all())
+    while not workers.wait(5.0, "reconcile"):
+        if not keep_waiting():
+            break
+    return found
+
+
+def take_over(
+    rt: Runtime, workers: Workers, jobs: Iterable[Job], *, complete: bool = True
+) -> Leftovers:
+    """Given jobs no task of this process works on, queue again those left in the middle of a
+    publish before it asked Instagram, and start reconciling those that asked (and, with
+    `complete`, completing published ones without their permalink) on the workers, without
+    waiting. Return what was found. Raise StoreError if a change cannot be recorded."""
+    found = leftovers(jobs)
     for job in found.requeue:
         # A retrying job's attempt is due from when it was claimed, not from its slot
         # (hours ago, after a quota wait): misfire_grace judges that time.
@@ -74,13 +89,10 @@ def resume(rt: Runtime, workers: Workers, *, keep_waiting: Callable[[], bool]) -
     for job in found.reconcile:
         log.info("%s step=reconcile: a publish was in flight; asking Instagram", shown(job))
         work = partial(publishing.reconcile, rt, job.id, _draft_of(rt, job))
-        workers.start(job.id, "reconcile", job.account, work)
-    for job in found.complete:
+        workers.start(job.id, "reconcile", job.account, partial(released, rt, job.id, work))
+    for job in found.complete if complete else ():
         work = partial(publishing.complete, rt, job.id, _draft_of(rt, job))
-        workers.start(job.id, "reconcile", job.account, work)
-    while not workers.wait(5.0, "reconcile"):
-        if not keep_waiting():
-            break
+        workers.start(job.id, "reconcile", job.account, partial(released, rt, job.id, work))
     return found
 
 

@@ -235,3 +235,22 @@ def test_a_store_write_failing_at_the_claim_does_not_wedge_the_job(
 
     assert daemon.store.get(job.id).state is State.PUBLISHED  # type: ignore[union-attr]
     assert len(posts.posts()) == 1
+
+
+def test_a_store_write_failing_after_media_publish_is_reconciled_without_a_restart(
+    daemon: Daemon, config: Config, posts: SandboxServer
+) -> None:
+    """The post went out but neither it nor the failure could be recorded: the job was left
+    `publishing` with nobody working on it, until the next start of the daemon."""
+    posts.faults.publish_delay_s = 0.3
+    daemon.on_paths({draft(config, "now.yaml", publish_at="now")})
+    daemon.step()
+    [job] = daemon.store.all()
+    wait_for(lambda: daemon.store.get(job.id).publish_requested_at is not None)  # type: ignore[union-attr]
+    with _BrokenStore(config):
+        daemon.workers.wait(5.0)  # media_publish answers; nothing can be recorded
+    settle(daemon)
+
+    done = daemon.store.get(job.id)
+    assert done is not None and done.state is State.PUBLISHED, done
+    assert len(posts.posts()) == 1
