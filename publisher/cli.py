@@ -7,7 +7,9 @@ No traceback reaches the user unless they pass --verbose.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -125,16 +127,40 @@ def _config(args: argparse.Namespace) -> config.Config:
     return config.load(getattr(args, "config", None) or config.default_path())
 
 
+def _draft_path(cfg: config.Config, draft: Path) -> Path:
+    """A DRAFT argument as the user typed it: a path from the working folder, or a name
+    relative to content_dir as `publisher status` and the program's hints show it (so
+    `publisher retry 02-carousel.yaml` works from the site's folder too)."""
+    if draft.is_absolute() or draft.exists() or draft.is_symlink():
+        return draft
+    try:
+        Path(os.path.abspath(draft)).relative_to(cfg.content_dir)
+    except ValueError:
+        beside = cfg.content_dir / draft
+        if beside.exists() or beside.is_symlink():
+            return beside
+    return draft
+
+
+def _problem_line(problem: Problem) -> str:
+    """`path: field: message`, always three parts: a problem with the whole file (no such
+    file, not a mapping) has the field `-`, so scripts can split every line the same way."""
+    if problem.field:
+        return str(problem)
+    return str(Problem(problem.path, "-", problem.message, problem.severity))
+
+
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     from publisher import drafts
 
     cfg = _config(args)
-    paths = [p.resolve() for p in args.drafts] or drafts.discover(cfg.content_dir)
+    # Not resolved: a draft that is a symlink must be seen as one (drafts.load refuses it).
+    paths = [_draft_path(cfg, p) for p in args.drafts] or drafts.discover(cfg.content_dir)
     errors = warnings = invalid = 0
     for path in paths:
         loaded = drafts.load(path, cfg)
         for problem in loaded.problems:
-            print(problem, file=out)
+            print(_problem_line(problem), file=out)
         errors += len(loaded.errors)
         warnings += len(loaded.warnings)
         invalid += 1 if loaded.errors else 0
@@ -148,18 +174,22 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from publisher import jobstore, statusview
 
     cfg = _config(args)
-    while True:
-        jobs = jobstore.read_jobs(cfg.state_dir)
-        if args.json:
-            print(statusview.as_json(jobs), file=out)
-        else:
-            if args.watch:
-                print("\x1b[2J\x1b[H", end="", file=out)
-            print(statusview.table(jobs, cfg.tz), file=out)
-        if not args.watch:
-            return EXIT_OK
-        out.flush()
-        time.sleep(2)
+    try:
+        while True:
+            jobs = jobstore.read_jobs(cfg.state_dir)
+            if args.json:
+                print(statusview.as_json(jobs), file=out)
+            else:
+                if args.watch:
+                    print("\x1b[2J\x1b[H", end="", file=out)
+                print(statusview.table(jobs, cfg.tz), file=out)
+            if not args.watch:
+                return EXIT_OK
+            out.flush()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        # Ctrl-C is how --watch is meant to end: a success, not an interruption.
+        return EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -181,7 +211,8 @@ def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
     from publisher import publishing
 
     cfg = _config(args)
-    job = publishing.publish_draft(cfg, args.draft, progress=lambda line: print(line, file=out))
+    draft = _draft_path(cfg, args.draft)
+    job = publishing.publish_draft(cfg, draft, progress=lambda line: print(line, file=out))
     return EXIT_OK if job.state.value == "published" else EXIT_PROBLEMS
 
 
@@ -189,7 +220,7 @@ def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
     from publisher import requests
 
     cfg = _config(args)
-    print(requests.submit(cfg, "retry", args.draft), file=out)
+    print(requests.submit(cfg, "retry", _draft_path(cfg, args.draft)), file=out)
     return EXIT_OK
 
 
@@ -197,7 +228,7 @@ def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
     from publisher import requests
 
     cfg = _config(args)
-    print(requests.submit(cfg, "cancel", args.draft), file=out)
+    print(requests.submit(cfg, "cancel", _draft_path(cfg, args.draft)), file=out)
     return EXIT_OK
 
 
@@ -216,7 +247,17 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     def announce(url: str) -> None:
         print(f"sandbox listening on {url} (Ctrl-C stops it)", file=out, flush=True)
 
-    server.serve_forever("127.0.0.1", args.port, args.state, announce=announce)
+    try:
+        server.serve_forever("127.0.0.1", args.port, args.state, announce=announce)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"publisher: port {args.port} on 127.0.0.1 is already in use; "
+            "pick another with --port N (--port 0 takes any free port)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 

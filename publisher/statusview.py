@@ -61,7 +61,9 @@ def table(jobs: Sequence[Job], tz: tzinfo, width: int = 160) -> str:
 
 
 def as_json(jobs: Sequence[Job]) -> str:
-    """Given jobs, return the `status --json` array: SPEC §2 keys plus media_id, api_calls."""
+    """Given jobs, return the `status --json` array: exactly the SPEC §2 keys (draft relative
+    to content_dir, account, type, state, scheduled_for, attempts, permalink, error) plus
+    media_id and api_calls. Scripts compare the key set, so add none here."""
     items: list[dict[str, Any]] = []
     for job in sorted(jobs, key=lambda j: j.draft):
         items.append(
@@ -75,7 +77,6 @@ def as_json(jobs: Sequence[Job]) -> str:
                 "permalink": job.permalink,
                 "error": job.error,
                 "media_id": job.media_id,
-                "published_at": job.published_at.isoformat() if job.published_at else None,
                 "api_calls": [call.model_dump(mode="json") for call in job.api_calls],
             }
         )
