@@ -146,9 +146,9 @@ class Daemon:
         self._inbox.put(done)
         self._wake.set()
 
-    def _new_watcher(self) -> Watcher:
+    def _new_watcher(self, content_dir: Path | None = None) -> Watcher:
         return Watcher(
-            self.config.content_dir,
+            content_dir or self.config.content_dir,
             self._paths_changed,
             quiet=self._quiet,
             rescan_every=self._rescan_every,
@@ -409,6 +409,22 @@ class Daemon:
             log.error("config not reloaded: keeping the previous one until the file is fixed")
             self.notifier.ready("config.yaml invalid; running on the previous one")
             return False
+        watcher = None
+        if new.content_dir != self.config.content_dir:
+            # Watched first: a folder that cannot be watched keeps the previous config whole.
+            watcher = self._new_watcher(new.content_dir)
+            try:
+                watcher.start()
+            except OSError as exc:
+                log.error(
+                    "config not reloaded (%s): cannot watch content_dir %s: %s; keeping the "
+                    "previous one until the file is fixed",
+                    why,
+                    new.content_dir,
+                    exc.strerror or exc,
+                )
+                self.notifier.ready("config.yaml invalid; running on the previous one")
+                return False
         old, self.config = self.config, new
         try:
             self.rt.reload(new)
@@ -419,10 +435,9 @@ class Daemon:
                 exc,
             )
         self.sync.reset(new)
-        if new.content_dir != old.content_dir:
+        if watcher is not None:
             self.watcher.stop()
-            self.watcher = self._new_watcher()
-            self.watcher.start()
+            self.watcher = watcher
         kept = {
             name: reason
             for name, reason in self.blocked.items()

@@ -4,6 +4,7 @@ draft, on time, nothing lost). In-process daemon, hand-moved clock, loopback san
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -254,3 +255,49 @@ def test_a_store_write_failing_after_media_publish_is_reconciled_without_a_resta
     done = daemon.store.get(job.id)
     assert done is not None and done.state is State.PUBLISHED, done
     assert len(posts.posts()) == 1
+
+
+# --- config reloads -----------------------------------------------------------------------------
+
+
+def test_a_reload_to_a_content_dir_that_is_not_there_keeps_the_old_config(
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """The new content_dir could not be watched: the reload raised half way (config swapped,
+    drafts forgotten, the old watcher stopped and no new one), so the watchdog keep-alive
+    stopped for good and nothing new was seen, instead of keeping the previous config."""
+    slot = START + timedelta(hours=1)
+    daemon.on_paths({draft(config, "slot.yaml", publish_at=at(slot))})
+    settle(daemon)
+    document = json.loads(config.config_path.read_text())
+    document["content_dir"] = "moved-away"
+    config.config_path.write_text(json.dumps(document))
+
+    assert daemon.reload("test") is False
+    assert daemon.config.content_dir == config.content_dir
+    assert daemon.healthy()
+    clock.advance(slot - clock())
+    settle(daemon)
+    assert jobs_by_draft(config)["slot.yaml"].state is State.PUBLISHED
+    assert len(posts.posts()) == 1
+
+
+def test_a_reload_to_another_content_dir_watches_the_new_one(
+    daemon: Daemon, config: Config, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(config.content_dir, other)
+    document = json.loads(config.config_path.read_text())
+    document["content_dir"] = "other"
+    config.config_path.write_text(json.dumps(document))
+
+    assert daemon.reload("test") is True
+    assert daemon.healthy()
+    write(other / "new.yaml", DRAFTS["post"] + f"publish_at: {at(START + timedelta(hours=3))}\n")
+
+    def seen() -> bool:
+        daemon.step()
+        return "new.yaml" in jobs_by_draft(config)
+
+    wait_for(seen, timeout=5)  # through the new watcher
+    assert jobs_by_draft(config)["new.yaml"].state is State.SCHEDULED
