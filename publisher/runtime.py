@@ -25,6 +25,7 @@ from publisher import config as config_module
 from publisher import logs, mediahost
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
+from publisher.errors import ConfigError, Problem
 from publisher.instagram import client as graph
 from publisher.job import ApiCall
 from publisher.jobstore import JobStore
@@ -134,7 +135,7 @@ class Runtime:
         try:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
-            media.start()
+            _start_media(media, config)
         except BaseException:
             if sandbox is not None:
                 sandbox.stop()
@@ -269,6 +270,24 @@ class Runtime:
                 quota = cached.quota
                 used = graph.Quota(quota.used + 1, quota.total, quota.duration_s)
                 self._quota[account] = _Cached(cached.at, used)
+
+
+def _start_media(media: mediahost.MediaHost, config: Config) -> None:
+    """Start the media host; a listen address that cannot be used is a config error."""
+    try:
+        media.start()
+    except OSError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    str(config.config_path),
+                    "at 'media.listen'",
+                    f"{config.media.listen} cannot be used ({exc.strerror or exc}); another "
+                    "program, perhaps another publisher, listens there: stop it or choose "
+                    "another port",
+                )
+            ]
+        ) from exc
 
 
 def _register_tokens(config: Config) -> None:

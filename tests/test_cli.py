@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,24 @@ def test_sandbox_command_announces_the_real_port() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_busy_media_port_is_a_config_error_naming_media_listen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["init", str(tmp_path)], out=io.StringIO()) == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config_path = tmp_path / "config.yaml"
+        config_path.write_text(config_path.read_text().replace("8765", str(port)))
+        capsys.readouterr()
+        code = cli.main(
+            ["-c", str(config_path), "publish", str(tmp_path / "content" / "01-post.yaml")],
+            out=io.StringIO(),
+        )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{config_path}: at 'media.listen': 127.0.0.1:{port} cannot be used" in err
+    assert "Traceback" not in err
