@@ -21,7 +21,7 @@ import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -346,6 +346,12 @@ def parse_publish_at(value: object, zone: tzinfo) -> tuple[datetime | None, bool
     elif isinstance(value, str):
         text = value.strip()
         if _DATE_ONLY.match(text):
+            try:
+                date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r} is not a date; write it like 2026-12-01 09:00 (year-month-day)"
+                ) from None
             raise ValueError(f"{text!r} has no time of day; write it like {text} 09:00")
         try:
             when = datetime.fromisoformat(text)

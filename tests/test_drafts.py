@@ -526,6 +526,7 @@ def test_parse_publish_at(
         ("2026-03-29 02:00", "write 2026-03-29 03:00 or a time before 02:00"),
         ("2026-03-29 02:59:30", "does not exist in Europe/Paris"),
         ("2026-12-01", "has no time of day"),
+        ("2026-13-45", "is not a date; write it like 2026-12-01 09:00"),
         ("2026-02-30 09:00", "is not a date and time"),
         ("01/12/2026 09:00", "is not a date and time"),
         ("", "is not a date and time"),
