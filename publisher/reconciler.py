@@ -13,6 +13,7 @@ Nothing here reads a file or the clock; the daemon carries out what these return
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -255,10 +256,11 @@ def schedule(
     current = {job.id: job for job in jobs}
     pending: dict[str, Change] = {}
     projected: dict[str, Job] = dict(current)
-    for change in changes:
-        if change.job_id in busy:
+    for asked in changes:
+        if asked.job_id in busy:
             continue
-        key = change.job_id or f"new:{change.rel}"
+        key = asked.job_id or f"new:{asked.rel}"
+        change = _requeued(asked, current.get(asked.job_id or ""), now)
         pending[key] = change
         projected[key] = _apply(current.get(change.job_id or ""), change)
     wants = []
@@ -268,6 +270,22 @@ def schedule(
         if wanted is not None and key:
             wants.append(wanted)
     return pending, projected, scheduling.assign(wants, list(projected.values()), config, now)
+
+
+def _requeued(change: Change, job: Job | None, now: datetime) -> Change:
+    """A job coming back to the queue (un-paused, unblocked, fixed, edited after it failed
+    or was missed) whose time went by while it was out holds that time no longer: it is
+    planned again (its publish_at, now, or the next free slot), never missed for a slot it
+    was not waiting for."""
+    if (
+        job is None
+        or change.state is not State.SCHEDULED
+        or job.state in _PLANNED
+        or job.scheduled_for is None
+        or job.scheduled_for > now
+    ):
+        return change
+    return dataclasses.replace(change, fields={**change.fields, "scheduled_for": None})
 
 
 def _by_rel(projected: Mapping[str, Job]) -> dict[str, Job]:
