@@ -45,8 +45,10 @@ class AlarmClock:
         *,
         heartbeat: float = 1.0,
         horizon: timedelta = HORIZON,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._wake = wake
+        self._now = now  # the wall clock APScheduler runs by
         self._heartbeat = heartbeat
         self._horizon = horizon
         self._lock = threading.Lock()
@@ -80,7 +82,21 @@ class AlarmClock:
         seconds (monotonic): the condition for the systemd watchdog keep-alive."""
         thread: Any = getattr(self._scheduler, "_thread", None)
         running = bool(self._scheduler.running) and thread is not None and thread.is_alive()
+        if running:
+            self._rearm_heartbeat()
         return running and time.monotonic() - self._last_beat < max_silence
+
+    def _rearm_heartbeat(self) -> None:
+        """APScheduler times the heartbeat by the wall clock: after the clock went back it
+        would sleep for the whole jump (RELIABILITY.md §1.5), and the systemd keep-alive
+        would stop until the watchdog killed us. Start the heartbeat again from now."""
+        job = self._scheduler.get_job(HEARTBEAT_ID)
+        now = self._now()
+        if job is None or job.next_run_time is None:
+            return
+        if job.next_run_time > now + timedelta(seconds=2 * self._heartbeat):
+            log.info("the wall clock went back; the heartbeat starts again from now")
+            job.modify(next_run_time=now)
 
     def update(self, wanted: Mapping[str, Sequence[datetime]], now: datetime) -> None:
         """Make the armed alarms match `wanted` (key -> instants, aware) for instants up to

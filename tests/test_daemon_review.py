@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import apscheduler.schedulers.base
 import pytest
 from daemon_helpers import (
     START,
@@ -26,6 +28,7 @@ from daemon_helpers import (
 from publish_helpers import DRAFTS, load_config, make_site
 
 from publisher import requests
+from publisher.alarms import AlarmClock
 from publisher.config import Config
 from publisher.daemon import Daemon
 from publisher.errors import UserError
@@ -347,3 +350,41 @@ def test_a_queue_draft_back_after_its_slot_takes_the_next_slot(
         assert posts.posts() == []
     finally:
         running.shutdown()
+
+
+# --- the alarm clock ---------------------------------------------------------------------------
+
+
+class _WallClock(datetime):
+    """datetime, with `now()` moved by `offset`: the wall clock as APScheduler reads it."""
+
+    offset = timedelta()
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return datetime.now(tz) + cls.offset
+
+
+def test_the_heartbeat_survives_the_wall_clock_going_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An NTP step back of an hour: APScheduler's heartbeat waited for the hour, so the
+    alarm clock looked dead, the watchdog keep-alive stopped and systemd killed the daemon
+    (SIGABRT) in the middle of whatever it was publishing."""
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", _WallClock)
+    monkeypatch.setattr(_WallClock, "offset", timedelta())
+    beats: list[str] = []
+    alarms = AlarmClock(beats.append, heartbeat=0.05, now=lambda: _WallClock.now(UTC))
+    alarms.start()
+    try:
+        wait_for(lambda: len(beats) >= 2)
+        _WallClock.offset = -timedelta(hours=1)
+
+        def beating_again() -> bool:
+            before = len(beats)
+            time.sleep(0.2)
+            return alarms.alive(0.25) and len(beats) > before
+
+        wait_for(beating_again, timeout=3)
+    finally:
+        alarms.stop()
