@@ -13,6 +13,7 @@ an edit may be on its way through the watcher's quiet period.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -36,6 +37,10 @@ ON_TIME = timedelta(seconds=1)
 # A post later than this says so in its status (a few seconds behind another post of the
 # same account is not worth a sentence; the log still says it).
 LATE_NOTE = timedelta(minutes=1)
+# A due job whose draft, as last read, is not the version it was planned with: look again
+# this often, and have the file read again at most this often (seconds).
+RECHECK = timedelta(seconds=1)
+REREAD_EVERY = 5.0
 
 
 class Dispatcher:
@@ -61,6 +66,8 @@ class Dispatcher:
         self._on_stale = on_stale
         self._prepared: dict[str, tuple[str, datetime | None]] = {}
         self._late: dict[str, datetime] = {}  # job id -> the time it was due, when started late
+        self._reread: dict[str, float] = {}  # job id -> monotonic time of the next re-read
+        self._recheck = False
         self.dirty = True
         self.next_check = clock()
 
@@ -82,6 +89,7 @@ class Dispatcher:
         if not self.dirty and now < self.next_check:
             return
         self.dirty = False
+        self._recheck = False
         store = self.rt.store
         jobs = store.all()
         if not stopping:
@@ -105,6 +113,8 @@ class Dispatcher:
         self.alarms.update(wanted, now)
         upcoming = [instant for times in wanted.values() for instant in times if instant > now]
         self.next_check = min(upcoming, default=now + IDLE_CHECK)
+        if self._recheck:
+            self.next_check = min(self.next_check, now + RECHECK)
 
     def _start(self, work: due.Work, job: Job, now: datetime) -> None:
         if work.action == "miss":
@@ -113,8 +123,15 @@ class Dispatcher:
         loaded = self.sync.drafts.get(job.draft)
         draft = loaded.draft if loaded is not None else None
         if draft is None or draft.fingerprint != job.fingerprint:
-            self.dirty = True  # the draft changed and its news has not arrived yet
+            # The draft as last read is not the job's version (a change the store could not
+            # record): have the file read again, so the job is brought in line, and look
+            # again soon; not at every step (the store may still be failing).
+            self._recheck = True
+            if time.monotonic() >= self._reread.get(job.id, 0.0):
+                self._reread[job.id] = time.monotonic() + REREAD_EVERY
+                self._on_stale({self.config.content_dir / job.draft})
             return
+        self._reread.pop(job.id, None)
         shown_due = work.due.astimezone(self.config.tz).isoformat()
         if work.action == "prepare":
             self._prepared[job.id] = _key(job)

@@ -260,6 +260,29 @@ def test_a_store_write_failing_after_media_publish_is_reconciled_without_a_resta
     assert len(posts.posts()) == 1
 
 
+def test_an_edit_the_store_could_not_record_is_read_again_at_the_slot(
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """An edit arrived while the store could not be written: the daemon remembered the new
+    version, the job kept the old one, and at the slot the dispatcher only noted that they
+    differ, again and again (re-arming an alarm for now each time), never publishing."""
+    slot = START + timedelta(hours=1)
+    path = draft(config, "edited.yaml", publish_at=at(slot))
+    daemon.on_paths({path})
+    settle(daemon)
+    with _BrokenStore(config):
+        path.write_text(path.read_text().replace("First light", "Last light"))
+        daemon.on_paths({path})
+    clock.advance(slot - clock())
+    settle(daemon)
+    settle(daemon)
+
+    [job] = daemon.store.all()
+    assert job.state is State.PUBLISHED, job
+    [post] = posts.posts()
+    assert "Last light" in post["caption"]
+
+
 # --- config reloads -----------------------------------------------------------------------------
 
 
