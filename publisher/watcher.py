@@ -45,9 +45,13 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from publisher import yamlsafe
+
 logger = logging.getLogger(__name__)
 
 DRAFT_SUFFIXES = (".yaml", ".yml")
+# Larger files are not drafts (yamlsafe refuses them): watched by signature, never read whole.
+MAX_DRAFT_BYTES = yamlsafe.MAX_BYTES
 # Names editors and downloaders use while saving: Vim's backup `post.yaml~` and its
 # write-test file `4913`, Emacs' `#post.yaml#`, partial downloads. Dotfiles (`.post.yaml.swp`,
 # gedit's `.goutputstream-*`, our own `.name.*.publisher-tmp`) are hidden, so ignored anyway.
@@ -468,11 +472,18 @@ class Watcher:
                     return _GONE
                 signature = _signature(status)
                 return _Observation("stat:" + ":".join(map(str, signature)), signature)
-            with open(path, "rb") as file:
+            # O_NONBLOCK: a FIFO named x.yaml must not block the watcher for ever.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as file:
                 status = os.fstat(file.fileno())
+                signature = _signature(status)
                 if not stat.S_ISREG(status.st_mode):
-                    return _GONE
-                data = file.read()
+                    # Delivered (the daemon reports it invalid), never read.
+                    return _Observation("special:" + ":".join(map(str, signature)), signature)
+                if status.st_size > MAX_DRAFT_BYTES:
+                    # Too large to be a draft (the daemon says so): not read into memory.
+                    return _Observation("large:" + ":".join(map(str, signature)), signature)
+                data = file.read(MAX_DRAFT_BYTES + 1)
         except (FileNotFoundError, NotADirectoryError):
             return _GONE
         except OSError as exc:

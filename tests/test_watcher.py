@@ -37,7 +37,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def __call__(self, paths: set[Path]) -> None:
-        call = {path: digest(path.read_bytes()) if path.exists() else None for path in paths}
+        call = {path: _seen(path) for path in paths}
         with self._lock:
             self.calls.append(call)
             if len(self.calls) <= self._fail_first:
@@ -56,6 +56,13 @@ class Recorder:
         sentinel = content / f"zz-sentinel-{len(self.calls)}-{time.monotonic_ns()}.yaml"
         sentinel.write_bytes(b"caption: sentinel\n")
         self.wait_for(sentinel, timeout=timeout)
+
+
+def _seen(path: Path) -> str | None:
+    """sha256 of a regular file's bytes, "special" for a FIFO and the like, None if gone."""
+    if path.is_file():
+        return digest(path.read_bytes())
+    return "special" if path.exists() else None
 
 
 def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -460,3 +467,20 @@ def test_deleting_content_dir_kills_the_watch_and_cancels_nothing(content: Path)
         poll(lambda: not watcher.is_alive(), 3.0, "is_alive() turns False")
         time.sleep(5 * QUIET)  # past the quiet periods in which a deletion would be delivered
     assert recorder.deliveries(draft) == []
+
+
+def test_a_fifo_or_a_huge_file_named_like_a_draft_never_blocks_watching(content: Path) -> None:
+    """A FIFO named x.yaml would block a plain open() for ever; a huge file is not read
+    whole. Both are delivered (the daemon reports them), and watching goes on."""
+    recorder = Recorder()
+    with watching(content, recorder, rescan_every=0.2) as watcher:
+        fifo = content / "pipe.yaml"
+        os.mkfifo(fifo)
+        huge = content / "huge.yaml"
+        huge.write_bytes(b"caption: x\n" * 100_000)  # over a megabyte
+        recorder.wait_for(fifo)
+        recorder.wait_for(huge)
+        good = content / "good.yaml"
+        good.write_bytes(b"caption: fine\n")
+        recorder.wait_for(good)
+        assert watcher.is_alive()
