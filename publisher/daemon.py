@@ -409,22 +409,32 @@ class Daemon:
             log.error("config not reloaded: keeping the previous one until the file is fixed")
             self.notifier.ready("config.yaml invalid; running on the previous one")
             return False
+        if new.state_dir != self.config.state_dir:
+            # This process holds the old store; taking a new one while running would let
+            # another process publish the same drafts from the old one.
+            log.error(
+                "config not reloaded (%s): state_dir changed (%s -> %s); it cannot change "
+                "while publisher runs: restart publisher to use it",
+                why,
+                self.config.state_dir,
+                new.state_dir,
+            )
+            self.notifier.ready("config.yaml changed state_dir; running on the previous one")
+            return False
         watcher = None
         if new.content_dir != self.config.content_dir:
-            # Watched first: a folder that cannot be watched keeps the previous config whole.
+            # Watched and locked first: a folder that cannot be watched, or that another
+            # publisher process uses, keeps the previous config whole.
             watcher = self._new_watcher(new.content_dir)
             try:
                 watcher.start()
             except OSError as exc:
-                log.error(
-                    "config not reloaded (%s): cannot watch content_dir %s: %s; keeping the "
-                    "previous one until the file is fixed",
-                    why,
-                    new.content_dir,
-                    exc.strerror or exc,
-                )
-                self.notifier.ready("config.yaml invalid; running on the previous one")
-                return False
+                return self._not_reloaded(why, new, exc.strerror or str(exc))
+            try:
+                self.rt.relock_content(new.content_dir)
+            except StateLocked as exc:
+                watcher.stop()
+                return self._not_reloaded(why, new, str(exc))
         old, self.config = self.config, new
         try:
             self.rt.reload(new)
@@ -449,6 +459,17 @@ class Daemon:
         self._check_accounts(force=True)
         self.notifier.ready(f"config reloaded; watching {len(self.sync.drafts)} draft(s)")
         return True
+
+    def _not_reloaded(self, why: str, new: Config, reason: str) -> bool:
+        log.error(
+            "config not reloaded (%s): cannot use content_dir %s: %s; keeping the previous "
+            "one until the file is fixed",
+            why,
+            new.content_dir,
+            reason,
+        )
+        self.notifier.ready("config.yaml invalid; running on the previous one")
+        return False
 
     def _housekeeping(self, now: datetime) -> None:
         if time.monotonic() < self._next_archive:

@@ -7,6 +7,7 @@
     ├── StoreError                the job store / state_dir
     │   ├── StoreCorrupt          jobs.json cannot be read: refuse to publish, keep the file
     │   ├── StateLocked           another process owns state_dir
+    │   │   └── ContentLocked     another process publishes content_dir (another state_dir)
     │   └── ConcurrentEdit        the user saved a draft between our read and our write
     └── ApiError                  the Graph API; the subclass says what to do next
         ├── Transient             safe to retry the same call
@@ -73,6 +74,10 @@ class StoreCorrupt(StoreError):
 
 class StateLocked(StoreError):
     """Another process holds the state directory's lock."""
+
+
+class ContentLocked(StateLocked):
+    """Another process publishes the same content_dir from another state_dir."""
 
 
 class ConcurrentEdit(StoreError):

@@ -48,6 +48,7 @@ from publisher.errors import (
     ApiError,
     AuthFailed,
     ConcurrentEdit,
+    ContentLocked,
     DraftError,
     Permanent,
     Problem,
@@ -920,6 +921,8 @@ def publish_draft(
         raise UserError([_problem(loaded, "platforms", "does not list instagram")])
     try:
         rt = Runtime.open(config, clock=clock, sleep=sleep)
+    except ContentLocked:
+        raise
     except StateLocked as exc:
         raise StateLocked(_locked_sentence(config)) from exc
     with rt:

@@ -13,7 +13,9 @@ short cache of each account's publishing quota.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +27,7 @@ from publisher import config as config_module
 from publisher import logs, mediahost
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
-from publisher.errors import ConfigError, Problem
+from publisher.errors import ConfigError, ContentLocked, Problem
 from publisher.instagram import client as graph
 from publisher.job import ApiCall
 from publisher.jobstore import JobStore
@@ -108,6 +110,7 @@ class Runtime:
         self.sandbox = sandbox
         self.sandbox_url = sandbox_url
         self._owns_http = owns_http
+        self._content_lock: int | None = None
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
         self._quota: dict[str, _Cached] = {}
@@ -128,6 +131,11 @@ class Runtime:
         needs it and the media host, and return the Runtime. Close it with `close()`."""
         _register_tokens(config)
         store = JobStore(config.state_dir, clock=clock, lock=True)
+        try:
+            content_lock = lock_content(config.content_dir)
+        except BaseException:
+            store.close()
+            raise
         sandbox: SandboxServer | None = None
         media: mediahost.MediaHost | None = None
         owns_http = http is None
@@ -141,9 +149,10 @@ class Runtime:
                 sandbox.stop()
             if owns_http:
                 client.close()
+            unlock_content(content_lock)
             store.close()
             raise
-        return cls(
+        runtime = cls(
             config=config,
             store=store,
             http=client,
@@ -155,6 +164,8 @@ class Runtime:
             sleep=sleep,
             retry_wait=retry_wait,
         )
+        runtime._content_lock = content_lock
+        return runtime
 
     def client(self, account: str, job_id: str | None = None) -> graph.Client:
         """Return a Graph API client for `account`; with `job_id`, every HTTP call it makes
@@ -211,6 +222,13 @@ class Runtime:
                 config.state_dir,
             )
 
+    def relock_content(self, content_dir: Path) -> None:
+        """Take `content_dir` for this process (a config reload moved it), then let the old
+        one go. Raise ContentLocked if another publisher process uses the new folder."""
+        fresh = lock_content(content_dir)
+        unlock_content(self._content_lock)
+        self._content_lock = fresh
+
     def close(self) -> None:
         """Stop the media host and the sandbox, close HTTP (if ours) and the store."""
         try:
@@ -224,6 +242,8 @@ class Runtime:
                     if self._owns_http:
                         self.http.close()
                 finally:
+                    unlock_content(self._content_lock)
+                    self._content_lock = None
                     self.store.close()
 
     def __enter__(self) -> Runtime:
@@ -270,6 +290,32 @@ class Runtime:
                 quota = cached.quota
                 used = graph.Quota(quota.used + 1, quota.total, quota.duration_s)
                 self._quota[account] = _Cached(cached.at, used)
+
+
+def lock_content(content_dir: Path) -> int | None:
+    """Take an exclusive flock on the content_dir folder itself and return its descriptor
+    (None when the folder does not exist yet). One publishing process per content_dir,
+    whatever its state_dir: two state dirs over one folder would each post its drafts.
+    Raise ContentLocked if another process holds it. Nothing is written into the folder."""
+    try:
+        fd = os.open(content_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ContentLocked(
+            f"{content_dir} is being published by another publisher process (a daemon or "
+            "`publisher publish`) with another state_dir; use one state_dir per content_dir "
+            "and stop the other process first"
+        ) from None
+    return fd
+
+
+def unlock_content(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _start_media(media: mediahost.MediaHost, config: Config) -> None:

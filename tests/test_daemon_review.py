@@ -27,11 +27,11 @@ from daemon_helpers import (
 )
 from publish_helpers import DRAFTS, load_config, make_site
 
-from publisher import requests
+from publisher import publishing, requests
 from publisher.alarms import AlarmClock
 from publisher.config import Config
 from publisher.daemon import Daemon
-from publisher.errors import UserError
+from publisher.errors import StateLocked, UserError
 from publisher.job import State
 from publisher.jobstore import JobStore
 from publisher.sandbox.server import SandboxServer
@@ -327,6 +327,33 @@ def test_a_reload_to_another_content_dir_watches_the_new_one(
 
     wait_for(seen, timeout=5)  # through the new watcher
     assert jobs_by_draft(config)["new.yaml"].state is State.SCHEDULED
+
+
+def test_a_reload_that_moves_state_dir_keeps_the_old_config(
+    daemon: Daemon, config: Config, tmp_path: Path
+) -> None:
+    """The daemon holds the old store: a new state_dir while running would let another
+    process publish the same drafts from it (two posts). Refused until a restart."""
+    document = json.loads(config.config_path.read_text())
+    document["state_dir"] = str(tmp_path / "other-state")
+    config.config_path.write_text(json.dumps(document))
+
+    assert daemon.reload("test") is False
+    assert daemon.config.state_dir == config.state_dir
+    assert daemon.healthy()
+
+
+def test_another_process_cannot_publish_the_same_content_dir_from_another_state_dir(
+    daemon: Daemon, config: Config, tmp_path: Path
+) -> None:
+    """Two state dirs over one content_dir would each post its drafts: the content_dir
+    is locked too."""
+    path = draft(config, "a.yaml", publish_at=at(START + timedelta(hours=1)))
+    daemon.on_paths({path})
+    settle(daemon)
+    other = config.model_copy(update={"state_dir": tmp_path / "other-state"})
+    with pytest.raises(StateLocked, match="another publisher process"):
+        publishing.publish_draft(other, path, progress=lambda _line: None)
 
 
 # --- the queue ---------------------------------------------------------------------------------
