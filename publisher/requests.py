@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from publisher import atomicfile, statusblock
+from publisher import atomicfile, drafts, statusblock
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config
 from publisher.errors import (
@@ -116,14 +116,18 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     job = store.by_draft(rel)
     if action not in ACTIONS:
         raise UserError([Problem(rel, "", f"unknown request {action!r}; use retry or cancel")])
+    if job is None and action == "cancel":
+        job = _new_cancelled(store, config, rel)
+        _write_back(config, job)
+        return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
     if job is None:
         raise UserError(
             [
                 Problem(
                     rel,
                     "",
-                    "publisher has no job for this draft (yet): `publisher run` picks it up; "
-                    "`publisher status` lists the drafts it knows",
+                    "publisher has no job for this draft yet, so there is nothing to retry: "
+                    "`publisher run` schedules it; `publisher status` lists the drafts it knows",
                 )
             ]
         )
@@ -140,6 +144,29 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     if changed.history and changed.history[-1].note == RETRY_NOW:
         return f"{rel}: re-queued (was {job.state.value}); it goes out as soon as possible"
     return f"{rel}: re-queued (was {job.state.value}); it takes its place in the queue"
+
+
+def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
+    """A draft the daemon has not seen yet, cancelled before it is ever scheduled: its job
+    is created cancelled, so the daemon leaves it alone until `publisher retry`."""
+    path = config.content_dir / rel
+    if not _exists(path):
+        raise UserError([Problem(rel, "", "no such draft in content_dir")])
+    loaded = drafts.load(path, config, check_media=False)
+    if (loaded.status or {}).get("state") in (State.PUBLISHED.value, State.UNCONFIRMED.value):
+        raise UserError([Problem(rel, "", "is already published; cancel does not remove a post")])
+    draft = loaded.draft
+    return store.add(
+        Job(
+            draft=rel,
+            fingerprint=loaded.fingerprint,
+            account=draft.account if draft else "",
+            type=draft.type if draft else "",
+            caption_hash=draft.caption_hash if draft else None,
+            state=State.CANCELLED,
+            error=f"cancelled with `publisher cancel`; `publisher retry {rel}` re-queues it",
+        )
+    )
 
 
 def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from publish_helpers import DRAFTS, load_config, make_site
 
-from publisher import jobstore, reconciler, requests, statusblock
+from publisher import drafts, jobstore, reconciler, requests, statusblock
 from publisher.config import Config
 from publisher.errors import StoreError, UserError
 from publisher.job import Job, State
@@ -112,10 +112,31 @@ def test_requests_that_do_not_fit_say_why(
 def test_a_draft_without_a_job_or_outside_content_dir_is_a_user_error(
     config: Config, tmp_path: Path
 ) -> None:
-    with pytest.raises(UserError, match="no job for this draft"):
+    with pytest.raises(UserError, match="no job for this draft yet"):
         submit(config, "retry")
     with pytest.raises(UserError, match="not inside content_dir"):
         requests.submit(config, "cancel", tmp_path / "elsewhere.yaml")
+
+
+def test_cancel_before_the_daemon_saw_the_draft_keeps_it_from_ever_going_out(
+    config: Config,
+) -> None:
+    said = submit(config, "cancel")
+    assert "cancelled" in said
+    job = stored(config)
+    assert (job.draft, job.state, job.account, job.type) == (
+        "x.yaml",
+        State.CANCELLED,
+        "main",
+        "post",
+    )
+    assert job.fingerprint == statusblock.fingerprint((config.content_dir / "x.yaml").read_bytes())
+    status = statusblock.read((config.content_dir / "x.yaml").read_bytes())
+    assert status is not None and status["state"] == "cancelled"
+    # What the daemon will make of it: a job cancelled by the user stays cancelled.
+    loaded = drafts.load(config.content_dir / "x.yaml", config)
+    assert reconciler.target(loaded, job, {}) is None
+    assert "re-queued" in submit(config, "retry")
 
 
 @pytest.fixture
