@@ -9,6 +9,10 @@ and comments after its last line belong to the user.
 Which line is the top-level `status:` key is asked of the YAML parser when the draft parses
 (a column-0 `status:` can sit inside a multi-line quoted caption); when it does not (an
 invalid draft still gets its error written back) the last column-0 `status:` line is used.
+
+Parsing is the cost (the daemon asks for a draft's fingerprint about three times per read),
+so bytes that cannot hold the key are not parsed, and where the block is is remembered for
+the last few thousand drafts seen, by the sha256 of their bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +43,11 @@ _DOC_END = re.compile(rb"^\.\.\.(?:[ \t]|\r?\n|$)")
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:+\-]*$")
 _PRINTABLE = re.compile("^[\t\n\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
 _INDENT = 2
+_STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# Drafts whose block position is remembered: more than a large site has, so the daemon's
+# reads at start (the watcher's, then the scan's) find what the first one found.
+_CACHE_SIZE = 16_384
 
 
 def split(data: bytes) -> tuple[bytes, bytes]:
@@ -47,6 +57,9 @@ def split(data: bytes) -> tuple[bytes, bytes]:
     write-back, except for the line break added when the block was appended to a last line
     that had none.
     """
+    if b"status" not in data and b"\\" not in data:
+        # No key can read "status" without those letters or an escape: nothing to parse.
+        return data, b""
     found = _find(data)
     if found.end == found.start:
         return data, b""
@@ -182,7 +195,39 @@ def _lines(data: bytes) -> list[tuple[int, int]]:
     return spans
 
 
+class _FoundCache:
+    """Where the block is, for the last `size` distinct drafts seen (by sha256 of the bytes,
+    oldest forgotten first). The watcher's thread and the main loop both ask."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._found: dict[bytes, _Found] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> _Found | None:
+        with self._lock:
+            return self._found.get(key)
+
+    def put(self, key: bytes, found: _Found) -> None:
+        with self._lock:
+            if len(self._found) >= self._size and key not in self._found:
+                del self._found[next(iter(self._found))]
+            self._found[key] = found
+
+
+_CACHE = _FoundCache(_CACHE_SIZE)
+
+
 def _find(data: bytes) -> _Found:
+    key = hashlib.sha256(data).digest()
+    found = _CACHE.get(key)
+    if found is None:
+        found = _find_uncached(data)
+        _CACHE.put(key, found)
+    return found
+
+
+def _find_uncached(data: bytes) -> _Found:
     lines = _lines(data)
     key = _key_by_parser(data, lines)
     if key is None:
@@ -360,16 +405,40 @@ def _scalar(text: str) -> str:
 def _plain_ok(text: str) -> bool:
     """A string may go unquoted only if both YAML 1.2 (ours) and YAML 1.1 (PyYAML's default,
     most other tools) read it back as a string; ISO timestamps may read as datetimes in 1.1,
-    which is what they are."""
+    which is what they are.
+
+    Within `_PLAIN` (no space, no indicator first, no ending colon) the text is one plain
+    scalar, so what a reader makes of it is what its implicit resolvers say: no parse needed.
+    """
     if not _PLAIN.match(text) or text.endswith(":"):
         return False
-    try:
-        if yamlsafe.loads(text.encode("utf-8")) != text:
-            return False
-        legacy = yaml.safe_load(text)
-    except (yamlsafe.YamlRejected, yaml.YAMLError):
+    # yamlsafe's loader holds the YAML 1.2 core schema; SafeLoader's are YAML 1.1.
+    if _implicit_tag(yamlsafe._Loader.yaml_implicit_resolvers, text) != _STR:
         return False
-    return legacy == text or isinstance(legacy, datetime | date)
+    legacy = _implicit_tag(yaml.SafeLoader.yaml_implicit_resolvers, text)
+    if legacy == _TIMESTAMP:
+        return _is_timestamp(text)
+    return legacy == _STR
+
+
+def _implicit_tag(resolvers: Mapping[Any, list[tuple[str, re.Pattern[str]]]], text: str) -> str:
+    """Given a loader's implicit resolvers, return the tag it gives the plain scalar `text`
+    (PyYAML's BaseResolver.resolve, for a plain scalar)."""
+    for tag, pattern in [*resolvers.get(text[:1], []), *resolvers.get(None, [])]:
+        if pattern.match(text):
+            return tag
+    return _STR
+
+
+def _is_timestamp(text: str) -> bool:
+    """True when YAML 1.1 reads `text` as a date or datetime (a matching but impossible date,
+    2026-13-45, makes PyYAML raise: such text is quoted)."""
+    node = yaml.ScalarNode(_TIMESTAMP, text)
+    try:
+        value = yaml.constructor.SafeConstructor().construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):
+        return False
+    return isinstance(value, datetime | date)
 
 
 def _literal_ok(text: str) -> bool:
