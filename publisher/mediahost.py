@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import stat
 import sys
 import threading
@@ -38,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from publisher import httpserve
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
 from publisher.errors import ConfigError, Problem, StoreCorrupt, StoreError
@@ -295,7 +295,7 @@ class ServeHost:
         """Stop serving. Safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            _shutdown(httpd)
+            httpserve.shutdown(httpd)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -454,15 +454,3 @@ def _copy(source: BinaryIO, sink: Any, offset: int, length: int) -> None:
             break
         sink.write(chunk)
         remaining -= len(chunk)
-
-
-def _shutdown(httpd: ThreadingHTTPServer) -> None:
-    """Stop `httpd.serve_forever` at once and close the listening socket. serve_forever
-    only looks at its stop flag every half second; shutting the listening socket down wakes
-    its select() now (on Linux; elsewhere the half second is the bound)."""
-    waiter = threading.Thread(target=httpd.shutdown, daemon=True)
-    waiter.start()
-    with contextlib.suppress(OSError):
-        httpd.socket.shutdown(socket.SHUT_RDWR)
-    waiter.join()
-    httpd.server_close()

@@ -11,18 +11,16 @@ Run alone: `python -m publisher.sandbox.server --port 8766 --state sandbox.json`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import random
 import signal
-import socket
 import threading
 from collections.abc import Callable, Sequence
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from publisher import httpserve
 from publisher.clock import Clock, system_clock
 from publisher.sandbox import faults as faults_module
 from publisher.sandbox import meta_errors
@@ -92,7 +90,7 @@ class SandboxServer:
         """Stop listening and close every open connection. Safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            _shutdown(httpd)
+            httpserve.shutdown(httpd)
             httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -148,18 +146,6 @@ class SandboxServer:
             return False
         with self._random_lock:
             return self._random.random() < rate
-
-
-def _shutdown(httpd: ThreadingHTTPServer) -> None:
-    """Stop `httpd.serve_forever` at once and close the listening socket. serve_forever
-    only looks at its stop flag every half second; shutting the listening socket down wakes
-    its select() now (on Linux; elsewhere the half second is the bound)."""
-    waiter = threading.Thread(target=httpd.shutdown, daemon=True)
-    waiter.start()
-    with contextlib.suppress(OSError):
-        httpd.socket.shutdown(socket.SHUT_RDWR)
-    waiter.join()
-    httpd.server_close()
 
 
 def serve_forever(
