@@ -12,6 +12,10 @@ Assumptions (say so next to the figures):
 - "no archive": every job of the total is in jobs.json (what a store without an archive, or
   one never archived, costs).
 
+Then: adding N new waiting jobs (a daemon's first start on N new drafts) one `add` at a time
+(a full rewrite each: quadratic) and inside one `batch()` (one write); and the memory the open
+store keeps per waiting job (tracemalloc, after one write, so every job's line is made).
+
 Run: .venv/bin/python bench/bench_store.py [--quick]
 """
 
@@ -23,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,6 +157,44 @@ def measure(total: int, archived: bool, updates: int) -> dict[str, Any]:
     }
 
 
+def measure_adds(count: int, batched: bool) -> dict[str, Any]:
+    """Seconds to add `count` new waiting jobs to an empty store, one write each or one
+    batch."""
+    jobs = [Job.from_document(waiting_job(number)) for number in range(count)]
+    with tempfile.TemporaryDirectory() as tmp, JobStore(Path(tmp), clock=lambda: NOW) as store:
+        started = time.perf_counter()
+        if batched:
+            with store.batch():
+                for job in jobs:
+                    store.add(job)
+        else:
+            for job in jobs:
+                store.add(job)
+        seconds = time.perf_counter() - started
+        size = (Path(tmp) / "jobs.json").stat().st_size
+    return {"count": count, "batched": batched, "seconds": seconds, "jobs_json_kb": size / 1024}
+
+
+def measure_memory(count: int) -> dict[str, Any]:
+    """Bytes the open store keeps per waiting job (tracemalloc), after one update."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp)
+        documents = {doc["id"]: doc for doc in (waiting_job(n) for n in range(count))}
+        (state_dir / "jobs.json").write_bytes(table_bytes(documents))
+        first = next(iter(documents))
+        del documents
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            store = JobStore(state_dir, clock=lambda: NOW)
+            store.update(first, attempts=1)
+            kept, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        store.close()
+    return {"count": count, "per_job": (kept - before) / count, "peak_mb": (peak - before) / 1e6}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 100k no-archive case")
@@ -175,6 +218,22 @@ def main() -> int:
     print(
         "\nupdate = JobStore.update(job_id, attempts=n): validate, serialise, temp + fsync + "
         "rename + dir fsync.\nA finished job is ~4 KB (5 events, 1 container, 12 API calls)."
+    )
+    print(f"\n{'new jobs':>8}  {'how':<18} {'seconds':>8} {'jobs.json':>10}")
+    adds = [(1_000, False), (1_000, True), (10_000, True)]
+    if not args.quick:
+        adds.insert(1, (2_000, False))
+    for count, batched in adds:
+        row = measure_adds(count, batched)
+        how = "one batch()" if batched else "one add() each"
+        print(
+            f"{count:>8}  {how:<18} {row['seconds']:>7.2f}s {row['jobs_json_kb']:>8.0f}KB",
+            flush=True,
+        )
+    memory = measure_memory(10_000)
+    print(
+        f"\nmemory: {memory['per_job']:.0f} B per waiting job kept by the open store "
+        f"({memory['count']} jobs; peak while opening {memory['peak_mb']:.0f} MB)"
     )
     return 0
 
