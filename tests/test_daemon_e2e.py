@@ -323,7 +323,7 @@ def test_retry_and_cancel_through_the_running_daemon(
 def test_kill_9_at_random_moments_never_posts_twice(
     tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
 ) -> None:
-    sandbox.faults(processing_polls=0, publish_delay_s=0.05)
+    sandbox.faults(processing_polls=0, publish_delay_s=0.3)
     accounts = {
         f"a{index}": {"api": "sandbox", "ig_user_id": ig_id, "base_url": sandbox.url}
         for index, ig_id in enumerate(ACCOUNT_IDS)
@@ -340,9 +340,15 @@ def test_kill_9_at_random_moments_never_posts_twice(
         site.draft(f"d{index:02}.yaml", post_text(caption, extra=f"account: {account}\n"))
     chance = random.Random(os.environ.get("PYTEST_SEED", "4"))
     for _kill in range(5):
+        sent = sum(sandbox.publish_calls().values())
         daemon = site.start()
         daemons.append(daemon)
-        time.sleep(chance.uniform(0.8, 2.5))
+        # Kill while a media_publish is in flight (the sandbox holds its answer 0.3 s), so
+        # the next start has to reconcile; never later than a few seconds in any case.
+        deadline = time.monotonic() + 8
+        while sum(sandbox.publish_calls().values()) == sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(chance.uniform(0.0, 0.25))
         daemon.kill()
     # The last run is in-process with a clock that jumps over the reconciliation's settle
     # wait (2 x the read timeout after an interrupted media_publish) instead of waiting.
