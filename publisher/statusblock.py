@@ -413,7 +413,7 @@ def _plain_ok(text: str) -> bool:
     if not _PLAIN.match(text) or text.endswith(":"):
         return False
     # yamlsafe's loader holds the YAML 1.2 core schema; SafeLoader's are YAML 1.1.
-    if _implicit_tag(yamlsafe._Loader.yaml_implicit_resolvers, text) != _STR:
+    if _implicit_tag(yamlsafe.IMPLICIT_RESOLVERS, text) != _STR:
         return False
     legacy = _implicit_tag(yaml.SafeLoader.yaml_implicit_resolvers, text)
     if legacy == _TIMESTAMP:

@@ -65,6 +65,10 @@ _Loader.add_implicit_resolver(
     list("-+.0123456789"),
 )
 
+# The YAML 1.2 core-schema implicit resolvers above, for code that must know how a plain
+# scalar will read back (statusblock decides its quoting with them, without parsing).
+IMPLICIT_RESOLVERS = _Loader.yaml_implicit_resolvers
+
 _ALLOWED_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 }

@@ -45,8 +45,8 @@ class _Now:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[SandboxServer, _Now]]:
-    # One sandbox for the module (stopping an HTTP server takes half a second); media are
-    # not fetched, so no media server runs either (media.host: base_url).
+    # One sandbox for the module (its state is reset per test); media are not fetched, so
+    # no media server runs either (media.host: base_url).
     now = _Now()
     with SandboxServer(clock=now, fetch_media=False) as running:
         yield running, now
