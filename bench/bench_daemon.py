@@ -36,8 +36,8 @@ from typing import Any
 
 import httpx
 
-from publisher import jobstore
 from publisher.job import Job, State
+from publisher.store import jobstore
 
 REPO = Path(__file__).resolve().parent.parent
 MEDIA = ("sunrise.jpg", "clip.mp4", "cover.jpg")

@@ -29,10 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher import config as config_module
-from publisher import drafts, publishing
+from publisher.config import settings as config_module
+from publisher.drafts import parse as drafts
 from publisher.job import Job, State
-from publisher.runtime import Runtime
+from publisher.publishing import flow as publishing
+from publisher.publishing.runtime import Runtime
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.server import SandboxServer
 

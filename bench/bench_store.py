@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.job import ApiCall, Container, Event, Job, State
-from publisher.jobstore import JobStore
+from publisher.store.jobstore import JobStore
 
 ACTIVE = 200
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from publisher import cli, config, drafts
+from publisher import cli
+from publisher.config import settings as config
+from publisher.drafts import parse as drafts
 
 CONFIG = """\
 content_dir: content

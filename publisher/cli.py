@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from publisher import __version__, config, logs
+from publisher import __version__, logs
+from publisher.config import settings as config
 from publisher.errors import (
     ConfigError,
     Problem,
@@ -151,7 +152,7 @@ def _problem_line(problem: Problem) -> str:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import drafts
+    from publisher.drafts import parse as drafts
 
     cfg = _config(args)
     # Not resolved: a draft that is a symlink must be seen as one (drafts.load refuses it).
@@ -171,7 +172,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import jobstore, statusview
+    from publisher.commands import status as statusview
+    from publisher.store import jobstore
 
     cfg = _config(args)
     try:
@@ -193,7 +195,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import daemon
+    from publisher.daemon import loop as daemon
 
     cfg = _config(args)
     print(daemon.plan_text(cfg), file=out)
@@ -201,14 +203,14 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import daemon
+    from publisher.daemon import loop as daemon
 
     path = getattr(args, "config", None) or config.default_path()
     return daemon.run(path, verbose=bool(getattr(args, "verbose", False)))
 
 
 def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import publishing
+    from publisher.publishing import flow as publishing
 
     cfg = _config(args)
     draft = _draft_path(cfg, args.draft)
@@ -217,7 +219,7 @@ def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import requests
+    from publisher.daemon import inbox as requests
 
     cfg = _config(args)
     print(requests.submit(cfg, "retry", _draft_path(cfg, args.draft)), file=out)
@@ -225,7 +227,7 @@ def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import requests
+    from publisher.daemon import inbox as requests
 
     cfg = _config(args)
     print(requests.submit(cfg, "cancel", _draft_path(cfg, args.draft)), file=out)
@@ -233,7 +235,7 @@ def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import accounts
+    from publisher.commands import accounts
 
     cfg = _config(args)
     report = accounts.check(cfg)
@@ -262,7 +264,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher import scaffold
+    from publisher.commands import init as scaffold
 
     try:
         written = scaffold.write(args.dir)

@@ -32,7 +32,7 @@ from publisher.sandbox.meta_errors import GraphError
 if TYPE_CHECKING:
     from publisher.sandbox.server import SandboxServer
 
-log = logging.getLogger("publisher.sandbox")
+log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 _VERSION = re.compile(r"^v\d+\.\d+$")

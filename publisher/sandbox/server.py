@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from publisher import httpserve
 from publisher.clock import Clock, system_clock
+from publisher.hosting import httpserve
 from publisher.sandbox import faults as faults_module
 from publisher.sandbox import meta_errors
 from publisher.sandbox.faults import Faults

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from publisher import atomicfile
 from publisher.errors import StoreCorrupt
 from publisher.sandbox import params
+from publisher.store import atomicfile
 
 FORMAT_VERSION = 1
 

@@ -1,0 +1,377 @@
+"""`publisher retry DRAFT` and `publisher cancel DRAFT` (SPEC §2), with or without the daemon.
+
+    submit(config, action, draft)   the CLI's entry: apply it, or hand it to the running daemon
+    apply(store, action, rel, ...)  the change itself, shared by both paths
+    pending(state_dir) / answer(...) the daemon's side of the hand-over
+
+Only the process holding the state lock may change jobs. With no daemon running, `submit`
+takes the lock and applies the request itself. When the daemon holds it, `submit` writes
+`state_dir/requests/<uuid>.json` ({"action", "draft"}) atomically and waits for the daemon to
+apply it: the daemon writes `<uuid>.done` ({"ok", "message"}) and deletes the request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from publisher.clock import Clock, Sleep, system_clock, system_sleep
+from publisher.config.settings import Config
+from publisher.drafts import parse as drafts
+from publisher.drafts import statusblock
+from publisher.errors import (
+    ConcurrentEdit,
+    Problem,
+    PublisherError,
+    StateLocked,
+    StoreError,
+    UserError,
+)
+from publisher.job import Job, State
+from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY, RETRY_NOW
+from publisher.store import atomicfile
+from publisher.store.jobstore import JobStore
+
+log = logging.getLogger(__name__)
+
+Action = Literal["retry", "cancel"]
+ACTIONS: tuple[Action, ...] = ("retry", "cancel")
+FOLDER = "requests"
+WAIT_SECONDS = 10.0
+# Answers nobody collected (the CLI was interrupted) are removed after this.
+STALE_AFTER = timedelta(hours=1)
+
+RETRYABLE = frozenset({State.FAILED, State.MISSED, State.CANCELLED, State.BLOCKED})
+CANCELLABLE = frozenset(
+    {State.SCHEDULED, State.RETRYING, State.PAUSED, State.BLOCKED, State.INVALID, State.LOCKED}
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request file found by the daemon. `error` is set when the file cannot be used."""
+
+    id: str
+    action: str
+    draft: str
+    error: str | None = None
+
+
+def relative_draft(config: Config, draft: Path) -> str:
+    """Given a draft path as the user typed it (relative to the working folder, or
+    absolute), return it relative to content_dir. Raise UserError if it is outside."""
+    absolute = Path(draft).expanduser().absolute()
+    for base in (config.content_dir, config.content_dir.resolve()):
+        for candidate in (absolute, absolute.resolve()):
+            try:
+                return candidate.relative_to(base).as_posix()
+            except ValueError:
+                continue
+    raise UserError([Problem(str(draft), "", f"is not inside content_dir ({config.content_dir})")])
+
+
+def submit(
+    config: Config,
+    action: Action,
+    draft: Path,
+    *,
+    clock: Clock = system_clock,
+    sleep: Sleep = system_sleep,
+    wait: float = WAIT_SECONDS,
+) -> str:
+    """Given the config, "retry" or "cancel" and a draft path, carry the request out and
+    return the sentence saying what happened.
+
+    With no daemon running the job store is changed here and the status block written back;
+    otherwise the daemon applies it (see the module docstring) within `wait` seconds. Raise
+    UserError for a draft outside content_dir, one publisher has no job for, or a request
+    that does not fit the job's state (with the reason and what to do instead); StoreError if
+    the daemon does not answer in time (the request stays queued).
+    """
+    rel = relative_draft(config, draft)
+    try:
+        store = JobStore(config.state_dir, clock=clock, lock=True)
+    except StateLocked:
+        return _through_daemon(config, action, rel, clock=clock, sleep=sleep, wait=wait)
+    with store:
+        return apply(store, action, rel, config=config, now=clock())
+
+
+def apply(store: JobStore, action: str, rel: str, *, config: Config, now: datetime) -> str:
+    """Given the open store, the action and a draft (relative to content_dir), change its job
+    and write its status block back; return the sentence for the user.
+
+    retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. One whose time
+    has gone by goes out as soon as possible; the daemon re-plans it either way.
+    cancel: scheduled, retrying, paused, blocked, invalid or locked -> cancelled.
+    Raise UserError otherwise (published drafts are never published again; a publishing one
+    cannot be stopped), for an unknown action, for a draft without a job, and for a retry
+    of a draft whose file is gone (it would wait for a file that never comes).
+    """
+    job = store.by_draft(rel)
+    if action not in ACTIONS:
+        raise UserError([Problem(rel, "", f"unknown request {action!r}; use retry or cancel")])
+    if job is None and action == "cancel":
+        job = _new_cancelled(store, config, rel)
+        _write_back(config, job)
+        return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
+    if job is None:
+        raise UserError(
+            [
+                Problem(
+                    rel,
+                    "",
+                    "publisher has no job for this draft yet, so there is nothing to retry: "
+                    "`publisher run` schedules it; `publisher status` lists the drafts it knows",
+                )
+            ]
+        )
+    if action == "retry":
+        changed = _retry(store, job, now, present=_exists(config.content_dir / rel))
+    else:
+        changed = _cancel(store, job)
+    if changed is None:  # the job moved on between our read and our write: say what it is now
+        current = store.get(job.id) or job
+        raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
+    _write_back(config, changed)
+    if action == "cancel":
+        return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
+    if changed.history and changed.history[-1].note == RETRY_NOW:
+        return f"{rel}: re-queued (was {job.state.value}); it goes out as soon as possible"
+    return f"{rel}: re-queued (was {job.state.value}); it takes its place in the queue"
+
+
+def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
+    """A draft the daemon has not seen yet, cancelled before it is ever scheduled: its job
+    is created cancelled, so the daemon leaves it alone until `publisher retry`."""
+    path = config.content_dir / rel
+    if not _exists(path):
+        raise UserError([Problem(rel, "", "no such draft in content_dir")])
+    loaded = drafts.load(path, config, check_media=False)
+    if (loaded.status or {}).get("state") in (State.PUBLISHED.value, State.UNCONFIRMED.value):
+        raise UserError([Problem(rel, "", "is already published; cancel does not remove a post")])
+    draft = loaded.draft
+    return store.add(
+        Job(
+            draft=rel,
+            fingerprint=loaded.fingerprint,
+            account=draft.account if draft else "",
+            type=draft.type if draft else "",
+            caption_hash=draft.caption_hash if draft else None,
+            state=State.CANCELLED,
+            error=f"cancelled with `publisher cancel`; `publisher retry {rel}` re-queues it",
+        )
+    )
+
+
+def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:
+    if job.state in (State.PUBLISHED, State.UNCONFIRMED):
+        raise UserError(
+            [
+                Problem(
+                    job.draft,
+                    "",
+                    f"is {job.state.value}: published drafts are never published again; "
+                    "copy it to a new file to post again",
+                )
+            ]
+        )
+    if job.state not in RETRYABLE:
+        raise UserError([Problem(job.draft, "", _not_retryable(job))])
+    if not present:
+        # Queued again without a file, the job would wait for a draft that never comes.
+        raise UserError(
+            [
+                Problem(
+                    job.draft, "", "its draft file is gone: put it back in content_dir, then retry"
+                )
+            ]
+        )
+    overdue = job.scheduled_for is None or job.scheduled_for <= now
+    now_please = job.state in (State.FAILED, State.MISSED) or overdue
+    return store.transition(
+        job.id,
+        State.SCHEDULED,
+        RETRY_NOW if now_please else RETRY,
+        expect={job.state},
+        attempts=0,
+        next_attempt_at=None,
+        error=None,
+        scheduled_for=now if now_please else job.scheduled_for,
+    )
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _not_retryable(job: Job) -> str:
+    reasons = {
+        State.SCHEDULED: "is already scheduled; nothing to retry",
+        State.RETRYING: "is already waiting for its next attempt; nothing to retry",
+        State.PUBLISHING: "is being published right now",
+        State.INVALID: "is invalid: fix the problems in its status block; the daemon re-reads "
+        "it when the file changes",
+        State.PAUSED: "is paused: set paused: false in the draft",
+        State.LOCKED: "lists a platform that is not available: keep only instagram in platforms",
+    }
+    return reasons.get(job.state, f"is {job.state.value}; nothing to retry")
+
+
+def _cancel(store: JobStore, job: Job) -> Job | None:
+    if job.state is State.CANCELLED:
+        return job
+    if job.state not in CANCELLABLE:
+        why = {
+            State.PUBLISHING: "is being published right now and cannot be stopped",
+            State.PUBLISHED: "is already published; cancel does not remove a post",
+            State.UNCONFIRMED: "may already be published (unconfirmed); cancel does not "
+            "remove a post",
+        }.get(job.state, f"is {job.state.value}; there is nothing left to cancel")
+        raise UserError([Problem(job.draft, "", why)])
+    return store.transition(
+        job.id,
+        State.CANCELLED,
+        CANCELLED_BY_USER,
+        expect={job.state},
+        error=f"cancelled with `publisher cancel`; `publisher retry {job.draft}` re-queues it",
+        next_attempt_at=None,
+    )
+
+
+def _write_back(config: Config, job: Job) -> None:
+    path = config.content_dir / job.draft
+    try:
+        statusblock.write(path, job.status_block(config.tz))
+    except FileNotFoundError:
+        pass  # the job's draft is gone: the store keeps its status
+    except (ConcurrentEdit, OSError) as exc:
+        log.warning("%s: status not written back: %s", job.draft, exc)
+
+
+# --- the hand-over to a running daemon --------------------------------------------------
+
+
+def _through_daemon(
+    config: Config, action: Action, rel: str, *, clock: Clock, sleep: Sleep, wait: float
+) -> str:
+    folder = config.state_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    request_id = uuid.uuid4().hex
+    body = json.dumps({"action": action, "draft": rel}).encode()
+    atomicfile.write_bytes(folder / f"{request_id}.json", body)
+    done = folder / f"{request_id}.done"
+    deadline = time.monotonic() + wait
+    while True:
+        answer = _read_answer(done)
+        if answer is not None:
+            done.unlink(missing_ok=True)
+            ok, message = answer
+            if not ok:
+                raise UserError([Problem(rel, "", message)])
+            return message
+        if time.monotonic() >= deadline:
+            raise StoreError(
+                f"the daemon holds {config.state_dir} but did not answer within {wait:g} s; "
+                f"the request stays in {folder / (request_id + '.json')} and is applied when "
+                "the daemon gets to it (`publisher status` shows the outcome)"
+            )
+        sleep(0.05)
+
+
+def _read_answer(path: Path) -> tuple[bool, str] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return False, "the daemon's answer could not be read"
+    return bool(data.get("ok")), str(data.get("message", ""))
+
+
+def pending(state_dir: Path) -> list[Request]:
+    """The requests waiting in state_dir/requests, oldest first (the daemon's side)."""
+    folder = state_dir / FOLDER
+    try:
+        paths = sorted(folder.glob("*.json"), key=_mtime)
+    except OSError:
+        return []
+    found = []
+    for path in paths:
+        try:
+            data: Any = json.loads(path.read_bytes())
+            action, draft = str(data["action"]), str(data["draft"])
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            found.append(Request(path.stem, "", "", f"unreadable request: {exc}"))
+            continue
+        found.append(Request(path.stem, action, draft))
+    return found
+
+
+def answer(state_dir: Path, request: Request, ok: bool, message: str) -> None:
+    """Write the outcome of a request for the waiting CLI and remove the request file."""
+    folder = state_dir / FOLDER
+    body = json.dumps({"ok": ok, "message": message}).encode()
+    atomicfile.write_bytes(folder / f"{request.id}.done", body)
+    (folder / f"{request.id}.json").unlink(missing_ok=True)
+
+
+def serve(
+    store: JobStore, config: Config, *, now: datetime, busy: Callable[[str], bool]
+) -> list[str]:
+    """The daemon's side: apply every waiting request, answer each, and return the drafts
+    whose job changed. `busy(job_id)` says a worker is publishing that job right now (such a
+    request is refused: try again in a moment)."""
+    changed = []
+    for request in pending(config.state_dir):
+        ok, message = False, request.error or ""
+        if request.error is None:
+            try:
+                job = store.by_draft(request.draft)
+                if job is not None and busy(job.id):
+                    message = f"{request.draft} is being published right now; try again shortly"
+                else:
+                    message = apply(store, request.action, request.draft, config=config, now=now)
+                    ok = True
+            except UserError as exc:
+                message = "; ".join(problem.message for problem in exc.problems)
+            except (PublisherError, OSError) as exc:
+                message = f"the request could not be applied: {exc}"
+        log.info("request %s %s: %s", request.action or "?", request.draft or "?", message)
+        try:
+            answer(config.state_dir, request, ok, message)
+        except OSError as exc:
+            log.error("request %s: cannot answer: %s", request.id, exc)
+        if ok:
+            changed.append(request.draft)
+    return changed
+
+
+def clean(state_dir: Path, now: Callable[[], float] = time.time) -> int:
+    """Remove answers older than STALE_AFTER that nobody collected; return how many."""
+    removed = 0
+    cutoff = now() - STALE_AFTER.total_seconds()
+    for path in (state_dir / FOLDER).glob("*.done"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

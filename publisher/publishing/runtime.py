@@ -1,0 +1,358 @@
+"""What a publishing process needs, wired once: the job store, HTTP, the sandbox, the media
+host, and one Graph API client per account.
+
+`Runtime.open(config)` is called by the composition roots (`publisher publish`, the daemon);
+`publishing` only ever receives a `Runtime`. It owns resources (the store lock, an httpx
+client, up to two loopback servers), so it is a class with `close()`.
+
+Besides the wiring it keeps the two bits of in-process state the publish flow shares between
+threads: which jobs this process is working on right now (`claim`/`release`: with the store
+lock, a job in state `publishing` that nobody here claims was left by a dead process), and a
+short cache of each account's publishing quota.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from publisher import logs
+from publisher.clock import Clock, Sleep, system_clock, system_sleep
+from publisher.config import settings as config_module
+from publisher.config.settings import Config
+from publisher.errors import ConfigError, ContentLocked, Problem
+from publisher.hosting import mediahost
+from publisher.instagram import client as graph
+from publisher.job import ApiCall
+from publisher.sandbox.server import SandboxServer
+from publisher.store.jobstore import JobStore
+
+log = logging.getLogger(__name__)
+
+# Accounts on the in-process sandbox that have no token of their own use this one: the
+# sandbox wants some bearer token, and a fresh clone must work without any setup.
+SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_STATE = "sandbox.json"
+# How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
+# figure, so within this window only other apps' posts go unseen.
+QUOTA_TTL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    at: datetime
+    quota: graph.Quota
+
+
+def uses_inprocess_sandbox(config: Config, account: str) -> bool:
+    """Given a config and an account name, return True when the account talks to the
+    sandbox this process starts (api: sandbox without a base_url)."""
+    spec = config.accounts[account]
+    return spec.api == "sandbox" and spec.base_url is None
+
+
+def account_token(config: Config, account: str) -> str | None:
+    """The token for `account`: the configured one, else the fixed development token for a
+    sandbox account, else None (a real account without a token cannot publish)."""
+    token = config.token(account)
+    if token is None and config.accounts[account].api == "sandbox":
+        return SANDBOX_TOKEN
+    return token
+
+
+def base_url(config: Config, account: str, sandbox_url: str | None) -> str:
+    """Where `account`'s Graph API calls go: its base_url, else the in-process sandbox, else
+    the flavour's public host. Raise ValueError for a sandbox account with no sandbox."""
+    spec = config.accounts[account]
+    if spec.base_url is not None:
+        return spec.base_url
+    if spec.api == "sandbox":
+        if sandbox_url is None:
+            raise ValueError(f"account {account!r} needs the in-process sandbox, not started")
+        return sandbox_url
+    return config_module.API_HOSTS[spec.api]
+
+
+class Runtime:
+    """The job store (locked), one httpx.Client, the in-process sandbox when an account
+    needs it, the started media host, and per-account Graph API clients.
+
+    Thread-safe: the daemon's workers share one Runtime.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: JobStore,
+        http: httpx.Client,
+        owns_http: bool,
+        media: mediahost.MediaHost,
+        sandbox: SandboxServer | None,
+        sandbox_url: str | None,
+        clock: Clock,
+        sleep: Sleep,
+        retry_wait: float,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.http = http
+        self.media = media
+        self.clock = clock
+        self.sleep = sleep
+        self.retry_wait = retry_wait
+        self.sandbox = sandbox
+        self.sandbox_url = sandbox_url
+        self._owns_http = owns_http
+        self._content_lock: int | None = None
+        self._lock = threading.Lock()
+        self._claimed: set[str] = set()
+        self._quota: dict[str, _Cached] = {}
+        _register_tokens(config)
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        clock: Clock = system_clock,
+        sleep: Sleep = system_sleep,
+        http: httpx.Client | None = None,
+        retry_wait: float = 1.0,
+    ) -> Runtime:
+        """Given a config, open the store (raise StateLocked if another process holds
+        state_dir, StoreCorrupt if jobs.json is unreadable), start the sandbox if an account
+        needs it and the media host, and return the Runtime. Close it with `close()`."""
+        _register_tokens(config)
+        store = JobStore(config.state_dir, clock=clock, lock=True)
+        try:
+            content_lock = lock_content(config.content_dir)
+        except BaseException:
+            store.close()
+            raise
+        sandbox: SandboxServer | None = None
+        media: mediahost.MediaHost | None = None
+        owns_http = http is None
+        client = http if http is not None else graph.make_http()
+        try:
+            sandbox, sandbox_url = _start_sandbox(config, clock, None)
+            media = mediahost.make(config, clock=clock)
+            _start_media(media, config)
+        except BaseException:
+            if sandbox is not None:
+                sandbox.stop()
+            if owns_http:
+                client.close()
+            unlock_content(content_lock)
+            store.close()
+            raise
+        runtime = cls(
+            config=config,
+            store=store,
+            http=client,
+            owns_http=owns_http,
+            media=media,
+            sandbox=sandbox,
+            sandbox_url=sandbox_url,
+            clock=clock,
+            sleep=sleep,
+            retry_wait=retry_wait,
+        )
+        runtime._content_lock = content_lock
+        return runtime
+
+    def client(self, account: str, job_id: str | None = None) -> graph.Client:
+        """Return a Graph API client for `account`; with `job_id`, every HTTP call it makes
+        is recorded on that job (endpoint, status, duration, usage headers)."""
+        with self._lock:
+            config, sandbox_url = self.config, self.sandbox_url
+        spec = config.accounts[account]
+        on_call = None
+        if job_id is not None:
+            store = self.store
+
+            def on_call(call: ApiCall) -> None:
+                store.record_call(job_id, call)
+
+        return graph.Client(
+            http=self.http,
+            base_url=base_url(config, account, sandbox_url),
+            api_version=spec.api_version,
+            ig_user_id=spec.ig_user_id,
+            token=account_token(config, account),
+            on_call=on_call,
+            sleep=self.sleep,
+            clock=self.clock,
+            retry_wait=self.retry_wait,
+            api=spec.api,
+        )
+
+    def reload(self, config: Config) -> None:
+        """Take a new config: accounts and tokens apply to the next `client()`; a changed
+        `media` section or content_dir restarts the media host; the sandbox starts if an
+        account now needs it. state_dir cannot change while running (the store is open).
+        Raise OSError if the new media host cannot listen (the old one keeps serving)."""
+        _register_tokens(config)
+        with self._lock:
+            old = self.config
+            if self.sandbox is None:
+                self.sandbox, self.sandbox_url = _start_sandbox(config, self.clock, None)
+            media_changed = old.media != config.media or old.content_dir != config.content_dir
+            self.config = config
+            self._quota.clear()
+        if media_changed:
+            fresh = mediahost.make(config, clock=self.clock)
+            self.media.stop()  # first: the new host may listen on the same address
+            try:
+                fresh.start()
+            except OSError:
+                self.media.start()  # keep serving the old way rather than not at all
+                raise
+            self.media = fresh
+        if old.state_dir != config.state_dir:
+            log.warning(
+                "state_dir changed in config.yaml (%s -> %s); restart publisher to use it",
+                old.state_dir,
+                config.state_dir,
+            )
+
+    def relock_content(self, content_dir: Path) -> None:
+        """Take `content_dir` for this process (a config reload moved it), then let the old
+        one go. Raise ContentLocked if another publisher process uses the new folder."""
+        fresh = lock_content(content_dir)
+        unlock_content(self._content_lock)
+        self._content_lock = fresh
+
+    def close(self) -> None:
+        """Stop the media host and the sandbox, close HTTP (if ours) and the store."""
+        try:
+            self.media.stop()
+        finally:
+            try:
+                if self.sandbox is not None:
+                    self.sandbox.stop()
+            finally:
+                try:
+                    if self._owns_http:
+                        self.http.close()
+                finally:
+                    unlock_content(self._content_lock)
+                    self._content_lock = None
+                    self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- in-process state shared by the publish flow --------------------------------------
+
+    def claim(self, job_id: str) -> bool:
+        """Mark `job_id` as being worked on by this process; False if it already is."""
+        with self._lock:
+            if job_id in self._claimed:
+                return False
+            self._claimed.add(job_id)
+            return True
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._claimed.discard(job_id)
+
+    def is_claimed(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._claimed
+
+    def cached_quota(self, account: str) -> graph.Quota | None:
+        """The account's quota if read less than QUOTA_TTL ago, else None."""
+        with self._lock:
+            cached = self._quota.get(account)
+        if cached is None or self.clock() - cached.at >= QUOTA_TTL:
+            return None
+        return cached.quota
+
+    def remember_quota(self, account: str, quota: graph.Quota) -> None:
+        with self._lock:
+            self._quota[account] = _Cached(self.clock(), quota)
+
+    def count_published(self, account: str) -> None:
+        """One more post went out on `account`: keep the cached quota honest."""
+        with self._lock:
+            cached = self._quota.get(account)
+            if cached is not None:
+                quota = cached.quota
+                used = graph.Quota(quota.used + 1, quota.total, quota.duration_s)
+                self._quota[account] = _Cached(cached.at, used)
+
+
+def lock_content(content_dir: Path) -> int | None:
+    """Take an exclusive flock on the content_dir folder itself and return its descriptor
+    (None when the folder does not exist yet). One publishing process per content_dir,
+    whatever its state_dir: two state dirs over one folder would each post its drafts.
+    Raise ContentLocked if another process holds it. Nothing is written into the folder."""
+    try:
+        fd = os.open(content_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ContentLocked(
+            f"{content_dir} is being published by another publisher process (a daemon or "
+            "`publisher publish`) with another state_dir; use one state_dir per content_dir "
+            "and stop the other process first"
+        ) from None
+    return fd
+
+
+def unlock_content(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _start_media(media: mediahost.MediaHost, config: Config) -> None:
+    """Start the media host; a listen address that cannot be used is a config error."""
+    try:
+        media.start()
+    except OSError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    str(config.config_path),
+                    "at 'media.listen'",
+                    f"{config.media.listen} cannot be used ({exc.strerror or exc}); another "
+                    "program, perhaps another publisher, listens there: stop it or choose "
+                    "another port",
+                )
+            ]
+        ) from exc
+
+
+def _register_tokens(config: Config) -> None:
+    for name in config.accounts:
+        token = config.token(name)
+        if token:
+            logs.register_secret(token)
+
+
+def _start_sandbox(
+    config: Config, clock: Clock, state_path: Path | None
+) -> tuple[SandboxServer | None, str | None]:
+    """Start the in-process sandbox when some account needs it; its posts are kept in
+    state_dir/sandbox.json so that they survive restarts (reconciliation reads them)."""
+    if not any(uses_inprocess_sandbox(config, name) for name in config.accounts):
+        return None, None
+    path = state_path or config.state_dir / SANDBOX_STATE
+    server = SandboxServer(state_path=path, clock=clock)
+    url = server.start()
+    log.debug("sandbox Graph API on %s (posts kept in %s)", url, path)
+    return server, url

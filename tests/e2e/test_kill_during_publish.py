@@ -1,0 +1,147 @@
+"""kill -9 at each step of the publish flow (RELIABILITY.md §10 C1–C7), then `publish` again:
+exactly one post per draft, recorded as published in the store and the draft.
+
+The sandbox runs in its own process (`python -m publisher.sandbox.server --state F`), so its
+posts outlive the killed publisher. `publisher publish` runs as a subprocess with
+PUBLISHER_FAILPOINT=<step>, which SIGKILLs itself there. The second run is in-process with a
+fake clock, so the reconciliation wait (2 x the read timeout) takes no real time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from publisher.config.settings import Config
+from publisher.drafts import parse as drafts
+from publisher.drafts import statusblock
+from publisher.job import State
+from publisher.publishing import flow as publishing
+from publisher.store import jobstore
+from tests.support.site import REPO, FakeTime, load_config, make_site, write_draft
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("sandbox") / "sandbox.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publisher.sandbox.server", "--port", "0", "--state", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sandbox listening on "), line
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox_url, timeout=10) as control:
+        control.post("/_sandbox/reset").raise_for_status()
+        yield control
+
+
+@pytest.fixture
+def site(tmp_path: Path, sandbox_url: str) -> Config:
+    # poll_interval 0s: the subprocess polls the sandbox's few IN_PROGRESS answers at once
+    return load_config(
+        make_site(tmp_path, account={"base_url": sandbox_url}, publishing={"poll_interval": "0s"})
+    )
+
+
+def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, publishing.FAILPOINT_ENV: failpoint}
+    return subprocess.run(
+        [sys.executable, "-m", "publisher", "-c", str(config.config_path), "publish", str(path)],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def run_again(config: Config, path: Path) -> list[str]:
+    lines: list[str] = []
+    fake = FakeTime(datetime.now(UTC))
+    job = publishing.publish_draft(
+        config, path, progress=lines.append, clock=fake.clock, sleep=fake.sleep
+    )
+    assert job.state is State.PUBLISHED, (job.error, lines)
+    return lines
+
+
+def check_exactly_once(config: Config, path: Path, sandbox: httpx.Client) -> None:
+    draft = drafts.load(path, config).draft
+    assert draft is not None
+    posts: list[dict[str, Any]] = sandbox.get("/_sandbox/posts").json()
+    ours = [post for post in posts if drafts.caption_hash(post["caption"]) == draft.caption_hash]
+    assert len(ours) == 1, ours
+    calls: dict[str, int] = sandbox.get("/_sandbox/publish_calls").json()
+    assert all(count <= 1 for count in calls.values()), calls
+    [job] = jobstore.read_jobs(config.state_dir)
+    assert job.state is State.PUBLISHED
+    assert job.media_id == ours[0]["id"]
+    status = statusblock.read(path.read_bytes())
+    assert status is not None
+    assert (status["state"], status["media_id"]) == ("published", ours[0]["id"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "failpoint"),
+    [("post", name) for name in publishing.FAILPOINTS]
+    + [("carousel", "after_record"), ("carousel", "after_publish"), ("reel", "after_publish")],
+)
+def test_kill_at_each_step_then_publish_again_posts_once(
+    kind: str, failpoint: str, site: Config, sandbox: httpx.Client
+) -> None:
+    path = write_draft(site, kind)
+    killed = run_killed(site, path, failpoint)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # whatever the kill left, the draft is one whole file, old or new
+    assert not drafts.load(path, site).errors
+
+    run_again(site, path)
+    check_exactly_once(site, path, sandbox)
+
+
+def test_kill_while_media_publish_is_in_flight(site: Config, sandbox: httpx.Client) -> None:
+    """C4: the sandbox has committed the post and holds its answer; the publisher dies."""
+    sandbox.post("/_sandbox/faults", json={"publish_delay_s": 30}).raise_for_status()
+    path = write_draft(site, "post")
+    command = [sys.executable, "-m", "publisher", "-c", str(site.config_path), "publish"]
+    process = subprocess.Popen(
+        [*command, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.get("/_sandbox/publish_calls").json():
+            assert time.monotonic() < deadline, "media_publish never arrived"
+            assert process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=10)
+    sandbox.post("/_sandbox/faults", json={"publish_delay_s": 0}).raise_for_status()
+
+    lines = run_again(site, path)
+    assert any("found after an interrupted publish" in line for line in lines)
+    check_exactly_once(site, path, sandbox)

@@ -1,0 +1,82 @@
+"""The alarm clock: APScheduler date jobs that only wake the daemon, kept in line with what
+the daemon wants, a heartbeat, and a late alarm that still rings (misfire_grace_time=None)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from publisher.daemon.alarms import AlarmClock
+
+
+class Rings:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.event = threading.Event()
+
+    def __call__(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.event.set()
+
+    def wait_for(self, reason: str, timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while reason not in self.reasons:
+            assert time.monotonic() < deadline, f"{reason!r} never rang: {self.reasons}"
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def rings() -> Rings:
+    return Rings()
+
+
+@pytest.fixture
+def clock(rings: Rings) -> Iterator[AlarmClock]:
+    alarms = AlarmClock(rings, heartbeat=0.05)
+    alarms.start()
+    yield alarms
+    alarms.stop()
+
+
+def test_an_alarm_rings_at_its_instant_and_is_then_gone(clock: AlarmClock, rings: Rings) -> None:
+    now = datetime.now(UTC)
+    soon = now + timedelta(milliseconds=150)
+    clock.update({"job": [soon]}, now)
+    assert clock.armed() == {"job": [soon]}
+    rings.wait_for("alarm job")
+    rang_at = datetime.now(UTC)
+    assert rang_at >= soon
+    assert (rang_at - soon).total_seconds() < 0.5
+    assert clock.armed() == {}
+
+
+def test_an_alarm_in_the_past_still_rings(clock: AlarmClock, rings: Rings) -> None:
+    # APScheduler's default misfire_grace_time (1 s) would drop it silently (§1.1).
+    now = datetime.now(UTC)
+    clock.update({"late": [now - timedelta(minutes=30)]}, now)
+    rings.wait_for("alarm late")
+    assert clock.missed == 0
+
+
+def test_update_keeps_what_is_wanted_and_drops_the_rest(clock: AlarmClock) -> None:
+    now = datetime.now(UTC)
+    a, b, c = (now + timedelta(hours=hours) for hours in (1, 2, 3))
+    clock.update({"x": [a, b], "y": [c]}, now)
+    clock.update({"x": [b, c]}, now)
+    assert clock.armed() == {"x": [b, c]}
+    far = now + timedelta(days=3)  # beyond the horizon: armed later, as time passes
+    clock.update({"x": [far]}, now)
+    assert clock.armed() == {}
+    clock.update({"x": [far]}, far - timedelta(hours=1))
+    assert clock.armed() == {"x": [far]}
+
+
+def test_the_heartbeat_keeps_it_alive(clock: AlarmClock, rings: Rings) -> None:
+    rings.wait_for("heartbeat")
+    assert clock.alive(max_silence=1.0)
+    clock.stop()
+    assert not clock.alive(max_silence=1.0)
