@@ -42,8 +42,10 @@ _PATTERNS = (
         r"(?i)\b((?:access_token|input_token|fb_exchange_token|client_secret|appsecret_proof)"
         r"=)[^&\s'\"<>]+"
     ),
-    # Authorization header values, also as printed in header dumps
-    re.compile(r"\b((?:Bearer|OAuth)\s+)[A-Za-z0-9._~+/=|-]+"),
+    # Authorization header values, also as printed in header dumps. A token always has a
+    # capital, a digit or punctuation in it; a lower-case word after "OAuth" is prose, as in
+    # Meta's own "Invalid OAuth access token", which must reach the user whole.
+    re.compile(r"\b((?:Bearer|OAuth)\s+)(?![a-z]+\b)[A-Za-z0-9._~+/=|-]+"),
 )
 
 _secrets: set[str] = set()

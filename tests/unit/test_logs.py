@@ -36,6 +36,10 @@ def restore_logging() -> Iterator[None]:
         ("Authorization: OAuth EAABqwerty", "Authorization: OAuth ***"),
         ("input_token=abc&client_secret=s3cr3t", "input_token=***&client_secret=***"),
         ("type OAuthException code 190", "type OAuthException code 190"),
+        # Meta's own words stay (they once read "Invalid OAuth *** token" in status.error)
+        ("Invalid OAuth access token.", "Invalid OAuth access token."),
+        ("Invalid OAuth access token - Cannot parse", "Invalid OAuth access token - Cannot parse"),
+        ("Authorization: OAuth EAAB1", "Authorization: OAuth ***"),
         ("nothing to hide", "nothing to hide"),
     ],
 )
