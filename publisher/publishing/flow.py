@@ -43,13 +43,12 @@ from publisher import durations, logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
-from publisher.drafts import statusblock
+from publisher.drafts import writeback
 from publisher.drafts.parse import Draft
 from publisher.errors import (
     Ambiguous,
     ApiError,
     AuthFailed,
-    ConcurrentEdit,
     ContentLocked,
     DraftError,
     Permanent,
@@ -64,7 +63,7 @@ from publisher.errors import (
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
 from publisher.instagram import payloads
-from publisher.job import FINAL, Container, Job, State
+from publisher.job import FINAL, QUEUED, WAITING, Container, Job, State, is_final
 from publisher.publishing.runtime import Runtime
 from publisher.store import jobstore
 
@@ -89,7 +88,6 @@ FAILPOINTS = (
     "mid_write_back",  # the published status block half way to the draft file
 )
 
-CLAIMABLE = frozenset({State.SCHEDULED, State.RETRYING, State.PUBLISHING})
 # Container statuses after which a container can never be published.
 DEAD = frozenset({"ERROR", "EXPIRED", "PUBLISHED"})
 # Containers expire 24 h after creation; one older than this is not worth reusing.
@@ -238,7 +236,7 @@ def prepare(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop
     or that another worker of this process holds is returned unchanged.
     """
     job = _job(rt, job_id)
-    if job.state not in {State.SCHEDULED, State.RETRYING} or job.publish_requested_at:
+    if job.state not in WAITING or job.publish_requested_at:
         return job
     if not rt.claim(job_id):
         return job
@@ -490,7 +488,7 @@ def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) ->
             caption_hash=draft.caption_hash,
         )
     note = "claimed again after an interrupted run" if job.state is State.PUBLISHING else ""
-    claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=CLAIMABLE, **changes)
+    claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes)
     if claimed is None:
         rt.release(job_id)
         return None
@@ -881,14 +879,8 @@ def _write_back(rt: Runtime, job: Job, draft: Draft, *, final: bool = False) -> 
     """Put the job's status block into the draft. Never fails the publish: a draft that is
     gone or keeps changing is logged (the daemon writes again at the next change)."""
     hook = (lambda: _failpoint("mid_write_back")) if final else None
-    try:
-        statusblock.write(draft.path, job.status_block(rt.config.tz), _before_replace=hook)
-    except FileNotFoundError:
+    if not writeback.write(rt.config, job, path=draft.path, before_replace=hook):
         log.warning("%s: the draft is gone; its status stays in the job store", draft.rel)
-    except ConcurrentEdit as exc:
-        log.warning("%s: %s", draft.rel, exc)
-    except OSError as exc:
-        log.warning("%s: status not written back: %s", draft.rel, exc.strerror or exc)
 
 
 def _local(rt: Runtime, moment: datetime) -> str:
@@ -973,7 +965,7 @@ def _job_for(rt: Runtime, loaded: drafts.Loaded, draft: Draft, progress: Progres
     job = rt.store.by_draft(draft.rel) or _renamed_job(rt, draft, progress)
     shown = (loaded.status or {}).get("state")
     if job is None:
-        if shown in {State.PUBLISHED.value, State.UNCONFIRMED.value}:
+        if is_final(shown):
             raise UserError([_problem(loaded, "status", f"says {shown}; {AGAIN}")])
         now = rt.clock()
         return rt.store.add(
@@ -1005,7 +997,7 @@ def _job_for(rt: Runtime, loaded: drafts.Loaded, draft: Draft, progress: Progres
             else f"is {job.state.value}: {job.error or ''}"
         )
         raise UserError([_problem(loaded, "", f"{what}; {AGAIN}")])
-    if job.state not in CLAIMABLE:
+    if job.state not in QUEUED:
         # failed, missed, cancelled, blocked...: the user asks for it now, with fresh attempts.
         reset = rt.store.transition(
             job.id,
