@@ -62,7 +62,7 @@ from publisher.errors import (
 )
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
-from publisher.instagram import payloads
+from publisher.instagram import payloads, session
 from publisher.job import FINAL, QUEUED, WAITING, Container, Job, State, is_final
 from publisher.publishing.runtime import Runtime
 from publisher.store import jobstore
@@ -215,7 +215,7 @@ def settle_time(rt: Runtime) -> timedelta:
     timeout (a request sent just before a crash may still be processed)."""
     read: float | None = rt.http.timeout.read
     if read is None:
-        read = graph.timeouts().read
+        read = session.timeouts().read
     return timedelta(seconds=2 * (read if read is not None else 30.0))
 
 

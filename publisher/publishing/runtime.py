@@ -30,6 +30,7 @@ from publisher.config.settings import Config
 from publisher.errors import ConfigError, ContentLocked, Problem
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import ApiCall
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import JobStore
@@ -140,7 +141,7 @@ class Runtime:
         sandbox: SandboxServer | None = None
         media: mediahost.MediaHost | None = None
         owns_http = http is None
-        client = http if http is not None else graph.make_http()
+        client = http if http is not None else session.make_http()
         try:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)

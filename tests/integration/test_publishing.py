@@ -30,7 +30,7 @@ from publisher.errors import (
     RebuildContainer,
     Transient,
 )
-from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import Container, Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime
@@ -338,7 +338,7 @@ def open_env(root: Path, **publishing_settings: Any) -> Iterator[Env]:
     )
     time = FakeTime(T0)
     fake = FakeGraph(time.clock)
-    with respx.mock(assert_all_called=False) as router, graph.make_http() as http:
+    with respx.mock(assert_all_called=False) as router, session.make_http() as http:
         fake.install(router)
         rt = Runtime.open(config, clock=time.clock, sleep=time.sleep, http=http, retry_wait=0)
         try:

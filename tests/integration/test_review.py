@@ -26,6 +26,7 @@ from publisher.drafts.parse import Draft
 from publisher.errors import Ambiguous, ApiError, ConfigError, Transient
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.sandbox.server import SandboxServer
@@ -223,7 +224,7 @@ def test_a_body_too_deep_to_parse_is_an_api_error(
     # A proxy or a broken server answering 200 with deeply nested JSON: nothing above the
     # client may see a foreign exception (the flow turns only ApiErrors into job states).
     base = "https://graph.test"
-    with respx.mock(assert_all_called=False) as router, graph.make_http() as http:
+    with respx.mock(assert_all_called=False) as router, session.make_http() as http:
         router.route(url__startswith=base).mock(return_value=httpx.Response(200, text=DEEP))
         client = graph.Client(
             http=http,

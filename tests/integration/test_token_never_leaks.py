@@ -20,6 +20,7 @@ from publisher.config import settings as config_module
 from publisher.config.settings import Config
 from publisher.errors import ApiError
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import State
 from publisher.publishing import flow as publishing
 from publisher.sandbox.server import SandboxServer
@@ -130,7 +131,7 @@ def _direct_failures(config: Config, base_url: str) -> list[str]:
     """Exceptions raised straight out of the client, as a caller would see them."""
     texts: list[str] = []
     spec = config.accounts["main"]
-    with graph.make_http() as http:
+    with session.make_http() as http:
         for url in (base_url, "http://127.0.0.1:9"):
             client = graph.Client(
                 http=http,
