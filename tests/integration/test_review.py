@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from publisher import cli
+from publisher.commands.publish import publish_draft
 from publisher.config import settings as config_module
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
@@ -29,9 +30,11 @@ from publisher.instagram import client as graph
 from publisher.instagram import session
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
+from publisher.publishing.progress import Progress
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
-from tests.integration.test_publishing import T0, Env, graph_error, open_env
+from tests.support.fakegraph import T0, Env, open_env
+from tests.support.graphclient import graph_error
 from tests.support.site import FakeTime, load_config, make_site, write_draft
 
 
@@ -59,10 +62,8 @@ def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
     return load_config(make_site(tmp_path, account={"base_url": sandbox.base_url}))
 
 
-def publish_now(
-    config: Config, path: Path, fake_time: FakeTime, progress: publishing.Progress
-) -> Job:
-    return publishing.publish_draft(
+def publish_now(config: Config, path: Path, fake_time: FakeTime, progress: Progress) -> Job:
+    return publish_draft(
         config, path, progress=progress, clock=fake_time.clock, sleep=fake_time.sleep
     )
 
