@@ -210,11 +210,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.publishing import flow as publishing
+    from publisher.commands import publish
 
     cfg = _config(args)
     draft = _draft_path(cfg, args.draft)
-    job = publishing.publish_draft(cfg, draft, progress=lambda line: print(line, file=out))
+    job = publish.publish_draft(cfg, draft, progress=lambda line: print(line, file=out))
     return EXIT_OK if job.state.value == "published" else EXIT_PROBLEMS
 
 

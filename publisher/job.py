@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -40,12 +40,35 @@ class State(StrEnum):
     BLOCKED = "blocked"
 
 
+# The sets of states the rest of the code asks about, each named for what it means. Every
+# question "is this job ...?" is answered here, so a new state is placed once.
+
 # Never published again, whatever happens to the draft.
 FINAL = frozenset({State.PUBLISHED, State.UNCONFIRMED})
-# Waiting for a time: the daemon's alarm clock watches these.
+# Waiting for a time: the daemon's alarm clock watches these, and their containers are
+# prepared ahead.
 WAITING = frozenset({State.SCHEDULED, State.RETRYING})
+# In the queue: waiting for a time or being published. They hold their place (their drafts
+# are planned, the planner never moves them once due), and the publish flow may claim them:
+# a `publishing` job that no worker of this process holds was left by a dead process.
+QUEUED = WAITING | {State.PUBLISHING}
+# Given up without a post (attempts spent, time missed): an edit of the draft or
+# `publisher retry` puts them back in the queue, to go out at once.
+GAVE_UP = frozenset({State.FAILED, State.MISSED})
 # Finished: eligible for the archive after `archive_after`.
-DONE = frozenset({State.PUBLISHED, State.UNCONFIRMED, State.FAILED, State.CANCELLED, State.MISSED})
+DONE = FINAL | GAVE_UP | {State.CANCELLED}
+# `publisher retry` puts these back in the queue, with fresh attempts.
+RETRYABLE = GAVE_UP | {State.CANCELLED, State.BLOCKED}
+# `publisher cancel` (or deleting the draft) stops these: nothing is being sent for them.
+CANCELLABLE = WAITING | {State.PAUSED, State.BLOCKED, State.INVALID, State.LOCKED}
+# Still holding a time, though the plan may not name them (`publisher plan` shows them).
+HOLDING_A_TIME = QUEUED | {State.BLOCKED, State.PAUSED}
+
+
+def is_final(state: object) -> TypeGuard[str]:
+    """Given a state, or the `state:` a draft's status block shows (any YAML value), return
+    True if it is FINAL: that draft is never published again."""
+    return isinstance(state, str) and state in FINAL
 
 
 class _Record(BaseModel):

@@ -25,6 +25,7 @@ from publisher.clock import Clock, system_clock, system_sleep
 from publisher.config.settings import Config
 from publisher.errors import ApiError, AuthFailed
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.publishing import runtime
 from publisher.sandbox.server import SandboxServer
 
@@ -50,7 +51,7 @@ def check(
     """Given the config, ask the API about every account (in config order) and return one
     row each. Never raises for an API problem: it becomes the row's `reason`."""
     owns_http = http is None
-    client_http = http if http is not None else graph.make_http()
+    client_http = http if http is not None else session.make_http()
     try:
         with _sandbox_copy(config, clock) as sandbox_url:
             return [

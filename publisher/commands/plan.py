@@ -11,7 +11,7 @@ from datetime import datetime
 
 from publisher import durations
 from publisher.config.settings import Config
-from publisher.job import FINAL, WAITING, Job, State
+from publisher.job import FINAL, HOLDING_A_TIME, Job, State
 from publisher.planning.slots import (
     DEFAULT_QUOTA,
     QUOTA_WINDOW,
@@ -22,8 +22,6 @@ from publisher.planning.slots import (
 )
 
 NEW = "new"  # a draft the job store has not seen yet
-# Jobs shown even when the plan does not name them: they still hold a time.
-_SHOWN = WAITING | {State.PUBLISHING, State.BLOCKED, State.PAUSED}
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def _rows(jobs: Sequence[Job], plan: Plan | None, config: Config) -> list[_Row]:
         kind = plan.kinds.get(draft, "")
         rows.append(_Row(account, when, _state(job), kind, draft, _note(job, config)))
     for job in jobs:
-        if job.draft in plan.times or job.state not in _SHOWN or job.scheduled_for is None:
+        if job.draft in plan.times or job.state not in HOLDING_A_TIME or job.scheduled_for is None:
             continue
         rows.append(
             _Row(

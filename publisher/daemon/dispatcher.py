@@ -28,6 +28,7 @@ from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
 from publisher.job import Job, State
 from publisher.planning import due
+from publisher.publishing import containers
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime
 
@@ -164,7 +165,7 @@ class Dispatcher:
             self.sync.write_status(missed)
 
     def _prepare(self, job: Job, draft: Draft) -> Job:
-        return publishing.prepare(self.rt, job.id, draft)
+        return containers.prepare(self.rt, job.id, draft)
 
     def _publish(self, job: Job, draft: Draft) -> Job | None:
         """The worker's publish: only if the file still holds the draft planned with."""

@@ -25,16 +25,15 @@ from typing import Any, Literal
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
-from publisher.drafts import statusblock
+from publisher.drafts import writeback
 from publisher.errors import (
-    ConcurrentEdit,
     Problem,
     PublisherError,
     StateLocked,
     StoreError,
     UserError,
 )
-from publisher.job import Job, State
+from publisher.job import CANCELLABLE, FINAL, GAVE_UP, RETRYABLE, Job, State, is_final
 from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY, RETRY_NOW
 from publisher.store import atomicfile
 from publisher.store.jobstore import JobStore
@@ -47,11 +46,6 @@ FOLDER = "requests"
 WAIT_SECONDS = 10.0
 # Answers nobody collected (the CLI was interrupted) are removed after this.
 STALE_AFTER = timedelta(hours=1)
-
-RETRYABLE = frozenset({State.FAILED, State.MISSED, State.CANCELLED, State.BLOCKED})
-CANCELLABLE = frozenset(
-    {State.SCHEDULED, State.RETRYING, State.PAUSED, State.BLOCKED, State.INVALID, State.LOCKED}
-)
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
         raise UserError([Problem(rel, "", f"unknown request {action!r}; use retry or cancel")])
     if job is None and action == "cancel":
         job = _new_cancelled(store, config, rel)
-        _write_back(config, job)
+        writeback.write(config, job)
         return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
     if job is None:
         raise UserError(
@@ -140,7 +134,7 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     if changed is None:  # the job moved on between our read and our write: say what it is now
         current = store.get(job.id) or job
         raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
-    _write_back(config, changed)
+    writeback.write(config, changed)
     if action == "cancel":
         return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
     if changed.history and changed.history[-1].note == RETRY_NOW:
@@ -155,7 +149,7 @@ def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
     if not _exists(path):
         raise UserError([Problem(rel, "", "no such draft in content_dir")])
     loaded = drafts.load(path, config, check_media=False)
-    if (loaded.status or {}).get("state") in (State.PUBLISHED.value, State.UNCONFIRMED.value):
+    if is_final((loaded.status or {}).get("state")):
         raise UserError([Problem(rel, "", "is already published; cancel does not remove a post")])
     draft = loaded.draft
     return store.add(
@@ -172,7 +166,7 @@ def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
 
 
 def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:
-    if job.state in (State.PUBLISHED, State.UNCONFIRMED):
+    if job.state in FINAL:
         raise UserError(
             [
                 Problem(
@@ -195,7 +189,7 @@ def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | 
             ]
         )
     overdue = job.scheduled_for is None or job.scheduled_for <= now
-    now_please = job.state in (State.FAILED, State.MISSED) or overdue
+    now_please = job.state in GAVE_UP or overdue
     return store.transition(
         job.id,
         State.SCHEDULED,
@@ -244,16 +238,6 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
         error=f"cancelled with `publisher cancel`; `publisher retry {job.draft}` re-queues it",
         next_attempt_at=None,
     )
-
-
-def _write_back(config: Config, job: Job) -> None:
-    path = config.content_dir / job.draft
-    try:
-        statusblock.write(path, job.status_block(config.tz))
-    except FileNotFoundError:
-        pass  # the job's draft is gone: the store keeps its status
-    except (ConcurrentEdit, OSError) as exc:
-        log.warning("%s: status not written back: %s", job.draft, exc)
 
 
 # --- the hand-over to a running daemon --------------------------------------------------

@@ -19,9 +19,9 @@ from pathlib import Path
 from publisher.clock import Clock
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
-from publisher.drafts import statusblock
+from publisher.drafts import writeback
 from publisher.drafts.parse import Loaded
-from publisher.errors import ConcurrentEdit, PublisherError, StoreError
+from publisher.errors import PublisherError, StoreError
 from publisher.job import Job, State
 from publisher.planning import reconciler
 from publisher.store.jobstore import JobStore
@@ -158,15 +158,8 @@ class DraftSync:
 
     def write_status(self, job: Job) -> None:
         """Write the job's status block into its draft (if the file is there)."""
-        if job.draft not in self.drafts:
-            return
-        path = self.config.content_dir / job.draft
-        try:
-            statusblock.write(path, job.status_block(self.config.tz))
-        except FileNotFoundError:
-            pass  # deleted: the watcher tells us next
-        except (ConcurrentEdit, OSError) as exc:
-            log.warning("%s: status not written back: %s", job.draft, exc)
+        if job.draft in self.drafts:
+            writeback.write(self.config, job)  # a deleted draft: the watcher tells us next
 
     def _remember(self, rel: str, loaded: Loaded) -> None:
         self._forget(rel)

@@ -22,7 +22,7 @@ from typing import Any
 
 from publisher.config.settings import Config
 from publisher.drafts.parse import Loaded
-from publisher.job import FINAL, Job, State
+from publisher.job import CANCELLABLE, FINAL, GAVE_UP, QUEUED, Job, State, is_final
 from publisher.planning import slots as scheduling
 
 # Sentences written into a job's `error` (they reach the draft's status block).
@@ -32,11 +32,6 @@ DELETED = "the draft file was deleted"
 RETRY_NOW = "retry requested: publish as soon as possible"
 RETRY = "retry requested"
 CANCELLED_BY_USER = "cancel requested"
-
-# States a draft edit moves on from; the rest (publishing, final ones) stay as they are.
-_SETTLED_ON_EDIT = frozenset({State.FAILED, State.MISSED})
-# Jobs that hold a place in the queue, and the drafts of which are planned.
-_PLANNED = frozenset({State.SCHEDULED, State.RETRYING, State.PUBLISHING})
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def target(loaded: Loaded, job: Job | None, blocked: Mapping[str, str]) -> Chang
         return None
     if job.state is State.PUBLISHING:
         return None
-    if job.state in _SETTLED_ON_EDIT and not edited:
+    if job.state in GAVE_UP and not edited:
         return None
     if job.state is State.CANCELLED and job.error != DELETED:
         return None
@@ -127,7 +122,7 @@ def target(loaded: Loaded, job: Job | None, blocked: Mapping[str, str]) -> Chang
     if not edited and job.state is state and job.error == error:
         return None
     fields: dict[str, Any] = {**_facts(loaded), "error": error}
-    if edited or job.state not in _PLANNED:
+    if edited or job.state not in QUEUED:
         fields.update(attempts=0, next_attempt_at=None)
     note = "draft edited" if edited else "draft re-checked"
     return Change(job.draft, job.id, state, note, fields, job.state)
@@ -137,12 +132,7 @@ def deleted(job: Job) -> Change | None:
     """Given the job of a draft whose file is gone, return the change (cancel a waiting job),
     or None: published, failed, missed and cancelled jobs keep their state, and a publishing
     job is the worker's."""
-    if job.state in FINAL or job.state in {
-        State.PUBLISHING,
-        State.FAILED,
-        State.MISSED,
-        State.CANCELLED,
-    }:
+    if job.state not in CANCELLABLE:
         return None
     return Change(job.draft, job.id, State.CANCELLED, DELETED, {"error": DELETED}, job.state)
 
@@ -164,7 +154,7 @@ def adopted(loaded: Loaded, now: datetime) -> Change | None:
     it is what keeps the post from going out twice."""
     status = loaded.status or {}
     state = status.get("state")
-    if state not in (State.PUBLISHED.value, State.UNCONFIRMED.value):
+    if not is_final(state):
         return None
     published_at = _instant(status.get("published_at")) or now
     fields: dict[str, Any] = {
@@ -223,7 +213,7 @@ def want(loaded: Loaded, job: Job, now: datetime) -> scheduling.Want | None:
     """The scheduling.Want of a valid draft whose job is planned, else None. A job re-queued
     with `publisher retry` after its time went by goes out now (RETRY_NOW)."""
     draft = loaded.draft
-    if draft is None or job.state not in _PLANNED:
+    if draft is None or job.state not in QUEUED:
         return None
     retried = bool(job.history) and job.history[-1].note == RETRY_NOW
     publish_now = draft.publish_now or (
@@ -280,7 +270,7 @@ def _requeued(change: Change, job: Job | None, now: datetime) -> Change:
     if (
         job is None
         or change.state is not State.SCHEDULED
-        or job.state in _PLANNED
+        or job.state in QUEUED
         or job.scheduled_for is None
         or job.scheduled_for > now
     ):

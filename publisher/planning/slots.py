@@ -29,7 +29,7 @@ from typing import Literal
 from apscheduler.triggers.cron import CronTrigger
 
 from publisher.config.settings import Config, Slot
-from publisher.job import FINAL, WAITING, Job, State
+from publisher.job import FINAL, QUEUED, Job
 
 # A queue slot rarer than this (a cron for 29 February) ends the search: slot_times never
 # scans forever for a slot that matches nothing (`days: []`, `0 9 30 2 *`).
@@ -39,8 +39,6 @@ ON_TIME_TOLERANCE = timedelta(seconds=1)
 # Instagram's publishing quota (content_publishing_limit) when the live value is unknown.
 DEFAULT_QUOTA = 100
 QUOTA_WINDOW = timedelta(hours=24)
-# Due jobs in these states are the daemon's to publish or miss; the planner never moves them.
-_IN_FLIGHT = WAITING | {State.PUBLISHING}
 _TICK = timedelta(microseconds=1)
 
 
@@ -293,7 +291,7 @@ def assign(wants: Sequence[Want], jobs: Sequence[Job], config: Config, now: date
 
 def _now_time(job: Job | None, config: Config, now: datetime) -> datetime:
     # Re-planning a "now" draft that is already due must not push its time forward each pass.
-    if job is not None and job.state in _IN_FLIGHT and job.scheduled_for is not None:
+    if job is not None and job.state in QUEUED and job.scheduled_for is not None:
         held = job.scheduled_for.astimezone(UTC)
         if now - config.schedule.misfire_grace <= held <= now:
             return held
@@ -324,7 +322,7 @@ def _held_slot(
     if held in taken:
         return None
     if held <= now:
-        return held if job.state in _IN_FLIGHT else None
+        return held if job.state in QUEUED else None
     return held if is_valid(held) else None
 
 

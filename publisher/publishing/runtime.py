@@ -8,7 +8,9 @@ client, up to two loopback servers), so it is a class with `close()`.
 Besides the wiring it keeps the two bits of in-process state the publish flow shares between
 threads: which jobs this process is working on right now (`claim`/`release`: with the store
 lock, a job in state `publishing` that nobody here claims was left by a dead process), and a
-short cache of each account's publishing quota.
+short cache of each account's publishing quota. It also gives the flow's steps three
+shortcuts: `job` (the stored job), `transition` (a state change that always applies) and
+`local` (a moment in the configured time zone, for sentences).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,7 +33,8 @@ from publisher.config.settings import Config
 from publisher.errors import ConfigError, ContentLocked, Problem
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
-from publisher.job import ApiCall
+from publisher.instagram import session
+from publisher.job import ApiCall, Job, State
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import JobStore
 
@@ -140,7 +144,7 @@ class Runtime:
         sandbox: SandboxServer | None = None
         media: mediahost.MediaHost | None = None
         owns_http = http is None
-        client = http if http is not None else graph.make_http()
+        client = http if http is not None else session.make_http()
         try:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
@@ -252,6 +256,26 @@ class Runtime:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # --- the store and the clock, as the publish flow uses them ---------------------------
+
+    def job(self, job_id: str) -> Job:
+        """The stored job `job_id`. Raise KeyError if there is none."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id}")
+        return job
+
+    def transition(self, job_id: str, state: State, note: str, **changes: Any) -> Job:
+        """Move the job to `state` whatever its state now (no `expect`, so always applied),
+        recording `note` and the field `changes`; return the job as stored."""
+        job = self.store.transition(job_id, state, note, **changes)
+        assert job is not None  # no `expect`: always applied
+        return job
+
+    def local(self, moment: datetime) -> str:
+        """`moment` in the configured time zone, to the second: for sentences people read."""
+        return moment.astimezone(self.config.tz).isoformat(timespec="seconds")
 
     # --- in-process state shared by the publish flow --------------------------------------
 

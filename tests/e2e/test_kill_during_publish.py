@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher.commands.publish import publish_draft
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from publisher.job import State
-from publisher.publishing import flow as publishing
+from publisher.publishing import failpoints
 from publisher.store import jobstore
 from tests.support.site import REPO, FakeTime, load_config, make_site, write_draft
 
@@ -67,7 +68,7 @@ def site(tmp_path: Path, sandbox_url: str) -> Config:
 
 
 def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, publishing.FAILPOINT_ENV: failpoint}
+    env = {**os.environ, failpoints.ENV: failpoint}
     return subprocess.run(
         [sys.executable, "-m", "publisher", "-c", str(config.config_path), "publish", str(path)],
         env=env,
@@ -82,9 +83,7 @@ def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.Complet
 def run_again(config: Config, path: Path) -> list[str]:
     lines: list[str] = []
     fake = FakeTime(datetime.now(UTC))
-    job = publishing.publish_draft(
-        config, path, progress=lines.append, clock=fake.clock, sleep=fake.sleep
-    )
+    job = publish_draft(config, path, progress=lines.append, clock=fake.clock, sleep=fake.sleep)
     assert job.state is State.PUBLISHED, (job.error, lines)
     return lines
 
@@ -107,7 +106,7 @@ def check_exactly_once(config: Config, path: Path, sandbox: httpx.Client) -> Non
 
 @pytest.mark.parametrize(
     ("kind", "failpoint"),
-    [("post", name) for name in publishing.FAILPOINTS]
+    [("post", name) for name in failpoints.NAMES]
     + [("carousel", "after_record"), ("carousel", "after_publish"), ("reel", "after_publish")],
 )
 def test_kill_at_each_step_then_publish_again_posts_once(

@@ -16,13 +16,13 @@ from typing import Any
 import apscheduler.schedulers.base
 import pytest
 
+from publisher.commands.publish import publish_draft
 from publisher.config.settings import Config
 from publisher.daemon import inbox as requests
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.loop import Daemon
 from publisher.errors import StateLocked, UserError
 from publisher.job import State
-from publisher.publishing import flow as publishing
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import JobStore
 from tests.support.daemon import (
@@ -354,7 +354,7 @@ def test_another_process_cannot_publish_the_same_content_dir_from_another_state_
     settle(daemon)
     other = config.model_copy(update={"state_dir": tmp_path / "other-state"})
     with pytest.raises(StateLocked, match="another publisher process"):
-        publishing.publish_draft(other, path, progress=lambda _line: None)
+        publish_draft(other, path, progress=lambda _line: None)
 
 
 # --- the queue ---------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ import pytest
 
 from publisher import cli
 from publisher.commands import accounts
+from publisher.commands.publish import publish_draft
 from publisher.config.settings import Config
 from publisher.drafts import statusblock
 from publisher.errors import DraftError, StateLocked, UserError
 from publisher.job import Job, State
-from publisher.publishing import flow as publishing
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
 from tests.support.site import DRAFTS, IG_USER_ID, FakeTime, load_config, make_site, write_draft
@@ -51,7 +51,7 @@ def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
 
 def run(config: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]]:
     lines: list[str] = []
-    job = publishing.publish_draft(
+    job = publish_draft(
         config, path, progress=lines.append, clock=fake_time.clock, sleep=fake_time.sleep
     )
     return job, lines

@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from publisher import cli
+from publisher.commands.publish import publish_draft
 from publisher.config import settings as config_module
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
@@ -26,11 +27,14 @@ from publisher.drafts.parse import Draft
 from publisher.errors import Ambiguous, ApiError, ConfigError, Transient
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
+from publisher.publishing.progress import Progress
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
-from tests.integration.test_publishing import T0, Env, graph_error, open_env
+from tests.support.fakegraph import T0, Env, open_env
+from tests.support.graphclient import graph_error
 from tests.support.site import FakeTime, load_config, make_site, write_draft
 
 
@@ -58,10 +62,8 @@ def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
     return load_config(make_site(tmp_path, account={"base_url": sandbox.base_url}))
 
 
-def publish_now(
-    config: Config, path: Path, fake_time: FakeTime, progress: publishing.Progress
-) -> Job:
-    return publishing.publish_draft(
+def publish_now(config: Config, path: Path, fake_time: FakeTime, progress: Progress) -> Job:
+    return publish_draft(
         config, path, progress=progress, clock=fake_time.clock, sleep=fake_time.sleep
     )
 
@@ -223,7 +225,7 @@ def test_a_body_too_deep_to_parse_is_an_api_error(
     # A proxy or a broken server answering 200 with deeply nested JSON: nothing above the
     # client may see a foreign exception (the flow turns only ApiErrors into job states).
     base = "https://graph.test"
-    with respx.mock(assert_all_called=False) as router, graph.make_http() as http:
+    with respx.mock(assert_all_called=False) as router, session.make_http() as http:
         router.route(url__startswith=base).mock(return_value=httpx.Response(200, text=DEEP))
         client = graph.Client(
             http=http,

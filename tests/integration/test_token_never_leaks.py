@@ -16,12 +16,13 @@ import pytest
 
 from publisher import cli, logs
 from publisher.commands import accounts
+from publisher.commands.publish import publish_draft
 from publisher.config import settings as config_module
 from publisher.config.settings import Config
 from publisher.errors import ApiError
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import State
-from publisher.publishing import flow as publishing
 from publisher.sandbox.server import SandboxServer
 from tests.support.site import DRAFTS, FakeTime, make_site, write_draft
 
@@ -79,7 +80,7 @@ def test_the_canary_token_leaks_nowhere(
 
         def publish(kind: str, name: str, text: str = "") -> State:
             path = write_draft(config, kind, name, text)
-            job = publishing.publish_draft(
+            job = publish_draft(
                 config, path, progress=texts.append, clock=fake.clock, sleep=fake.sleep
             )
             return job.state
@@ -130,7 +131,7 @@ def _direct_failures(config: Config, base_url: str) -> list[str]:
     """Exceptions raised straight out of the client, as a caller would see them."""
     texts: list[str] = []
     spec = config.accounts["main"]
-    with graph.make_http() as http:
+    with session.make_http() as http:
         for url in (base_url, "http://127.0.0.1:9"):
             client = graph.Client(
                 http=http,

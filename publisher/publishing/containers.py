@@ -1,0 +1,254 @@
+"""A job's containers: made, recorded, polled until FINISHED (instagram-api.md §1–§3).
+
+    prepare           the daemon's prepare-ahead: containers ready before the slot
+    ready             what an attempt calls: reuse what is live, create what is missing
+                      (carousel children first, then the parent), wait for FINISHED
+    with_one_rebuild  a dead container (ERROR, EXPIRED) is replaced once per attempt
+    poll              status checks with the waits of `decisions.poll_delays`
+    set_status        the last status seen, recorded on the job
+
+Each container id is in the job store right after it is created (`after_record`), before
+anything else happens: a crash then leaves a container to reuse, never one we forgot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from publisher import durations
+from publisher.drafts import parse as drafts
+from publisher.drafts.parse import Draft
+from publisher.errors import ApiError, RebuildContainer, Transient
+from publisher.instagram import client as graph
+from publisher.instagram import errors as graph_errors
+from publisher.instagram import payloads
+from publisher.job import WAITING, Container, Job
+from publisher.publishing import decisions, failpoints
+from publisher.publishing.progress import Progress, noop
+from publisher.publishing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class ContainerPublished(Exception):
+    """A container we were about to reuse says PUBLISHED: reconcile, never publish."""
+
+    def __init__(self, container: Container) -> None:
+        super().__init__(container.id)
+        self.container = container
+
+
+def prepare(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop) -> Job:
+    """Given a job and its valid draft, make sure its containers exist and are FINISHED,
+    reusing the ones already made for this version of the draft; return the job.
+
+    This is the daemon's prepare-ahead: it does not change the job's state and never raises
+    an ApiError (the publish at the slot meets the same problem and records it). A job that
+    is not waiting (scheduled/retrying), that may have been published (publish_requested_at),
+    or that another worker of this process holds is returned unchanged.
+    """
+    job = rt.job(job_id)
+    if job.state not in WAITING or job.publish_requested_at:
+        return job
+    if not rt.claim(job_id):
+        return job
+    try:
+        with_one_rebuild(rt, job_id, progress, lambda: ready(rt, job_id, draft, progress))
+    except ApiError as exc:
+        log.warning("%s: preparing failed, publishing will try again: %s", draft.rel, exc)
+        progress(f"preparing failed: {exc.describe()}")
+    except ContainerPublished as exc:
+        log.warning("%s: container %s is already PUBLISHED", draft.rel, exc.container.id)
+    finally:
+        rt.release(job_id)
+    return rt.job(job_id)
+
+
+def with_one_rebuild(
+    rt: Runtime, job_id: str, progress: Progress, step: Callable[[], Container]
+) -> Container:
+    """Run `step`; on RebuildContainer mark the dead container and run it once more (a
+    second RebuildContainer ends the attempt)."""
+    try:
+        return step()
+    except RebuildContainer as exc:
+        if exc.container_id:
+            set_status(rt, job_id, exc.container_id, None, dead=True)
+        progress(f"{exc.describe()}; making a new container")
+        log.info("job %s: rebuilding after: %s", job_id, exc.describe())
+        return step()
+
+
+def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Container:
+    """Given a claimed job and its draft, reuse the live containers of this version of the
+    draft, create what is missing and wait until all are FINISHED; return the container
+    media_publish takes (single or carousel parent). Raise what the API raised,
+    ContainerPublished if a reused one is already PUBLISHED."""
+    job = rt.job(job_id)
+    client = rt.client(draft.account, job_id)
+    live = decisions.live_containers(job, draft.fingerprint, rt.clock())
+    top_role = "parent" if draft.type == "carousel" else "single"
+    top = live.get((top_role, None))
+    if top is not None:
+        _wait_finished(rt, client, job_id, [top], progress)
+        return top
+
+    urls = [_url(rt, item) for item in draft.media]
+    cover_url = _url(rt, draft.cover) if draft.cover is not None else None
+    items, parent = payloads.container_requests(draft, urls, cover_url)
+    if parent is None:
+        single = _create(
+            rt, client, job_id, draft, items[0], role="single", item=0, progress=progress
+        )
+        _wait_finished(rt, client, job_id, [single], progress)
+        return single
+
+    children = [
+        live.get(("child", index))
+        or _create(rt, client, job_id, draft, params, role="child", item=index, progress=progress)
+        for index, params in enumerate(items)
+    ]
+    _wait_finished(rt, client, job_id, children, progress)
+    params = payloads.with_children(parent, [child.id for child in children])
+    top = _create(rt, client, job_id, draft, params, role="parent", item=None, progress=progress)
+    _wait_finished(rt, client, job_id, [top], progress)
+    return top
+
+
+def _url(rt: Runtime, item: drafts.MediaItem) -> str:
+    if item.url is not None:
+        return item.url
+    assert item.path is not None  # MediaItem: exactly one of path and url
+    url: str = rt.media.url_for(item.path)
+    return url
+
+
+def _create(
+    rt: Runtime,
+    client: graph.Client,
+    job_id: str,
+    draft: Draft,
+    params: Mapping[str, str],
+    *,
+    role: str,
+    item: int | None,
+    progress: Progress,
+) -> Container:
+    label = "the carousel" if role == "parent" else _label(draft.media[item or 0])
+    failpoints.hit("before_create")
+    progress(f"creating container for {label}…")
+    container_id = client.create_container(params)
+    failpoints.hit("after_create")
+    container = Container(
+        id=container_id,
+        role=role,
+        item=item,
+        created_at=rt.clock(),
+        attempt=rt.job(job_id).attempts,
+        fingerprint=draft.fingerprint,
+    )
+    rt.store.add_container(job_id, container)
+    failpoints.hit("after_record")
+    progress(f"container {container_id} created")
+    return container
+
+
+def _wait_finished(
+    rt: Runtime,
+    client: graph.Client,
+    job_id: str,
+    containers: Sequence[Container],
+    progress: Progress,
+) -> None:
+    """Return once every container is FINISHED; they are polled together (carousel children
+    process in parallel at Meta). Raise what ERROR/EXPIRED means (Meta's status text kept),
+    ContainerPublished for PUBLISHED, Transient for anything else."""
+    # FINISHED stays FINISHED until it expires or is published: no need to ask again.
+    pending = [container for container in containers if container.status_code != "FINISHED"]
+    if not pending:
+        return
+    statuses = poll(rt, client, job_id, pending, progress)
+    for container in pending:
+        status = statuses.get(container.id)
+        code = status.status_code if status is not None else "IN_PROGRESS"
+        if code in {"ERROR", "EXPIRED"}:
+            assert status is not None
+            raise graph_errors.container_failed(code, status.status, container_id=container.id)
+        if code == "PUBLISHED":
+            raise ContainerPublished(container)
+    for container in pending:
+        code = statuses[container.id].status_code
+        if code != "FINISHED":
+            raise Transient(
+                f"container has the unexpected status {code!r}",
+                step="poll",
+                container_id=container.id,
+                hint="publisher checks it again at the next attempt.",
+            )
+
+
+def poll(
+    rt: Runtime,
+    client: graph.Client,
+    job_id: str,
+    containers: Sequence[Container],
+    progress: Progress,
+) -> dict[str, graph.ContainerStatus]:
+    """Check the containers' statuses (waits from `poll_delays`, all of them each round)
+    until none is IN_PROGRESS, or one is ERROR/EXPIRED/PUBLISHED (that ends it at once);
+    return the last status of each container no longer IN_PROGRESS, recorded on the job.
+    Raise Transient at poll_timeout: the containers stay valid, so the next attempt polls
+    them again instead of rebuilding."""
+    settings = rt.config.publishing
+    deadline = rt.clock() + settings.poll_timeout
+    last = {container.id: container.status_code for container in containers}
+    done: dict[str, graph.ContainerStatus] = {}
+    for delay in decisions.poll_delays(settings.poll_interval.total_seconds()):
+        remaining = (deadline - rt.clock()).total_seconds()
+        rt.sleep(max(min(delay, remaining), 0.0))
+        for container_id in [cid for cid in last if cid not in done]:
+            status = client.container_status(container_id)
+            if status.status_code != last[container_id]:
+                last[container_id] = status.status_code
+                set_status(rt, job_id, container_id, status.status_code)
+            if status.status_code != "IN_PROGRESS":
+                done[container_id] = status
+                if status.status_code != "FINISHED":
+                    return done
+        waiting = [cid for cid in last if cid not in done]
+        if not waiting:
+            return done
+        which = "" if len(last) == 1 else f" {len(waiting)} of {len(last)} containers"
+        progress(f"processing…{which} (IN_PROGRESS)")
+        if rt.clock() >= deadline:
+            raise Transient(
+                f"container still IN_PROGRESS after {durations.format(settings.poll_timeout)}",
+                step="poll",
+                container_id=waiting[0],
+                hint="Instagram is still processing the media; publisher checks the same "
+                "container again at the next attempt (raise publishing.poll_timeout for "
+                "long videos).",
+            )
+    raise AssertionError("poll_delays never ends")  # pragma: no cover
+
+
+def set_status(
+    rt: Runtime, job_id: str, container_id: str, code: str | None, *, dead: bool = False
+) -> None:
+    """Record a container's last seen status_code (dead=True: mark it unusable)."""
+    job = rt.job(job_id)
+    changed = []
+    for container in job.containers:
+        if container.id != container_id:
+            changed.append(container)
+            continue
+        new = code or container.status_code
+        if dead and new not in decisions.DEAD:
+            new = "ERROR"  # not Meta's word for it, but never reused again
+        changed.append(container.model_copy(update={"status_code": new}))
+    rt.store.update(job_id, containers=tuple(changed))
+
+
+def _label(item: drafts.MediaItem) -> str:
+    return item.path.name if item.path is not None else item.source

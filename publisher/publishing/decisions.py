@@ -1,0 +1,131 @@
+"""The publish flow's decisions: pure functions of a job, the config's figures and `now`.
+
+    poll_delays       the waits between container status checks
+    live_containers   which recorded containers are still worth publishing
+    retry_delay       the backoff before the next attempt
+    after_failure     the job's next state after an attempt failed
+    quota_retry_at    when to look at a used-up publishing quota again
+    settle_time       how long a media_publish may still change its mind
+    matching_media    which of the account's posts could be the job's (reconciliation)
+
+`containers`, `flow` and `reconcile` call them; nothing here reads a clock or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from publisher.drafts import parse as drafts
+from publisher.errors import ApiError, AuthFailed, Permanent
+from publisher.instagram import client as graph
+from publisher.instagram import session
+from publisher.job import Container, Job, State
+
+# Container statuses after which a container can never be published.
+DEAD = frozenset({"ERROR", "EXPIRED", "PUBLISHED"})
+# Containers expire 24 h after creation; one older than this is not worth reusing.
+CONTAINER_REUSE_AGE = timedelta(hours=23)
+MAX_POLL_DELAY = 30.0
+# Reconciliation: accept a post timestamp this much before our clock said we asked (our
+# clock and Meta's disagree a little).
+CLOCK_SKEW = timedelta(minutes=1)
+# Waiting for a quota window: look again at least this often, but not more than this often.
+QUOTA_RECHECK_MAX = timedelta(hours=1)
+QUOTA_RECHECK_MIN = timedelta(minutes=5)
+
+
+def poll_delays(poll_interval: float) -> Iterator[float]:
+    """Given the configured poll interval (seconds), yield the waits before each status
+    check: about a second first (images are usually ready by then), then the interval,
+    growing by half each time up to 30 s (Meta asks for gentle polling; videos take
+    minutes)."""
+    cap = min(max(poll_interval, 0.0), MAX_POLL_DELAY)
+    yield min(1.0, cap)
+    delay = cap
+    while True:
+        yield delay
+        delay = min(delay * 1.5, MAX_POLL_DELAY) if delay > 0 else 0.0
+
+
+def live_containers(
+    job: Job, fingerprint: str, now: datetime
+) -> dict[tuple[str, int | None], Container]:
+    """Given a job, the draft's fingerprint and now, return the containers still worth
+    using, by (role, item): made from this version of the draft, not dead, not near expiry.
+    Children made before the newest dead parent belong to it and are not reused."""
+    dead_top = -1
+    for index, container in enumerate(job.containers):
+        if container.role in {"single", "parent"} and container.status_code in DEAD:
+            dead_top = index
+    live: dict[tuple[str, int | None], Container] = {}
+    for index, container in enumerate(job.containers):
+        if (
+            container.fingerprint != fingerprint
+            or container.status_code in DEAD
+            or now - container.created_at > CONTAINER_REUSE_AGE
+            or (container.role == "child" and index < dead_top)
+        ):
+            continue
+        key = (container.role, container.item if container.role == "child" else None)
+        live[key] = container  # later wins: the newest of a kind
+    return live
+
+
+def retry_delay(backoff: timedelta, attempts: int, retry_after: float | None) -> timedelta:
+    """The wait before the next attempt: `backoff` doubled for each attempt made so far
+    (after the first: backoff, 2×backoff, 4×...), at least what Meta asked for."""
+    wait: timedelta = backoff * 2 ** max(attempts - 1, 0)
+    if retry_after is not None:
+        wait = max(wait, timedelta(seconds=retry_after))
+    return wait
+
+
+def quota_retry_at(now: datetime, published: Sequence[datetime], duration: timedelta) -> datetime:
+    """When to look at a used-up quota again: when our oldest post in the window leaves it,
+    but within the hour (other apps' posts count too, and they are invisible to us) and
+    not sooner than five minutes."""
+    in_window = [moment for moment in published if now - duration < moment <= now]
+    candidate = min(in_window) + duration if in_window else now + QUOTA_RECHECK_MAX
+    return min(max(candidate, now + QUOTA_RECHECK_MIN), now + QUOTA_RECHECK_MAX)
+
+
+def after_failure(
+    exc: ApiError, *, attempts: int, max_attempts: int, backoff: timedelta, now: datetime
+) -> tuple[State, datetime | None]:
+    """Given an error that ended an attempt (not Ambiguous, not quota), the attempts made and
+    the config, return the job's next state and when to try again."""
+    if isinstance(exc, AuthFailed):
+        return State.BLOCKED, None
+    if isinstance(exc, Permanent) or attempts >= max_attempts:
+        return State.FAILED, None
+    return State.RETRYING, now + retry_delay(backoff, attempts, exc.retry_after)
+
+
+def settle_time(read_timeout: float | None) -> timedelta:
+    """Given the HTTP read timeout (seconds; None: the Graph API client's default), return
+    how long after a media_publish request its outcome can still change: twice the read
+    timeout (a request sent just before a crash may still be processed)."""
+    read = read_timeout if read_timeout is not None else session.timeouts().read
+    return timedelta(seconds=2 * (read if read is not None else 30.0))
+
+
+def matching_media(
+    items: Sequence[Mapping[str, Any]], caption_hash: str | None, requested_at: datetime
+) -> list[Mapping[str, Any]]:
+    """Given the account's recent media, the job's caption hash and when publishing was
+    requested, return the posts that could be ours: same caption (NFC, stripped) and a
+    timestamp no earlier than the request (less the clock skew allowance)."""
+    earliest = requested_at - CLOCK_SKEW
+    found = []
+    for item in items:
+        taken = graph.parse_timestamp(item.get("timestamp"))
+        if taken is None or taken < earliest:
+            continue
+        caption = item.get("caption")
+        text = caption if isinstance(caption, str) else ""
+        if caption_hash is not None and drafts.caption_hash(text) != caption_hash:
+            continue
+        found.append(item)
+    return found

@@ -1,0 +1,28 @@
+"""Crash points for tests: `PUBLISHER_FAILPOINT=<name>` makes the process SIGKILL itself at
+that step of the publish flow, so that a test can prove a new run recovers from a kill -9
+there without a second post (tests/e2e/test_kill_during_publish.py kills at each of them).
+Read in `hit` only; without the variable every `hit` does nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "PUBLISHER_FAILPOINT"
+# Every step at which a crash must leave the flow recoverable (RELIABILITY.md §10 C1–C7).
+NAMES = (
+    "before_create",  # before POST /media
+    "after_create",  # the container exists at Meta, not yet in the store
+    "after_record",  # the container id is in the store
+    "after_publish_request",  # publish_requested_at is durable, media_publish not sent
+    "after_publish",  # media_publish answered, media_id not yet recorded
+    "after_media_id",  # published + media_id durable, permalink not read
+    "mid_write_back",  # the published status block half way to the draft file
+)
+
+
+def hit(name: str) -> None:
+    """Tests only: SIGKILL this process when PUBLISHER_FAILPOINT names this step."""
+    assert name in NAMES, name
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,84 @@
+"""A job's status written into its draft: the block as the job says (times in the config's
+time zone), and a draft that is gone, keeps changing or cannot be written never raises."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from publisher.config.settings import Config
+from publisher.drafts import statusblock, writeback
+from publisher.job import Job, State
+from tests.support.site import load_config, make_site, write_draft
+
+PARIS_WINTER = timezone(timedelta(hours=1))
+UPDATED = datetime(2026, 12, 1, 9, 0, tzinfo=PARIS_WINTER)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_config(make_site(tmp_path))
+
+
+def job_for(rel: str) -> Job:
+    return Job(draft=rel, state=State.SCHEDULED, attempts=1, updated_at=UPDATED)
+
+
+def test_the_block_is_written_into_the_drafts_file(config: Config) -> None:
+    path = write_draft(config, "post")
+    before = path.read_bytes()
+
+    assert writeback.write(config, job_for("post.yaml")) is True
+
+    data = path.read_bytes()
+    assert statusblock.split(data)[0].rstrip(b"\n") == before.rstrip(b"\n")
+    status = statusblock.read(data)
+    assert status is not None
+    assert status["state"] == "scheduled"
+    assert status["attempts"] == 1
+    assert status["updated_at"] == "2026-12-01T08:00:00+00:00"  # the config's UTC
+
+
+def test_an_explicit_path_wins_over_the_jobs_draft(config: Config) -> None:
+    path = write_draft(config, "post", name="renamed.yaml")
+    assert writeback.write(config, job_for("post.yaml"), path=path) is True
+    status = statusblock.read(path.read_bytes())
+    assert status is not None and status["state"] == "scheduled"
+    assert not (config.content_dir / "post.yaml").exists()
+
+
+def test_a_draft_that_is_gone_is_not_created(config: Config) -> None:
+    assert writeback.write(config, job_for("gone.yaml")) is False
+    assert not (config.content_dir / "gone.yaml").exists()
+
+
+def test_an_editor_that_never_stops_saving_is_logged_not_raised(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_draft(config, "post")
+    saves = iter(range(100))
+
+    def user_saves() -> None:
+        path.write_text(f"type: post\ncaption: save {next(saves)}\n", encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="publisher"):
+        written = writeback.write(config, job_for("post.yaml"), before_replace=user_saves)
+
+    assert written is True
+    assert statusblock.read(path.read_bytes()) is None  # the user's text, as they saved it
+    [record] = caplog.records
+    assert "post.yaml: status not written back" in record.getMessage()
+    assert "kept changing" in record.getMessage()
+
+
+def test_a_draft_that_cannot_be_read_is_logged_not_raised(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    (config.content_dir / "folder.yaml").mkdir()
+    with caplog.at_level(logging.WARNING, logger="publisher"):
+        assert writeback.write(config, job_for("folder.yaml")) is True
+    [record] = caplog.records
+    assert record.getMessage() == "folder.yaml: status not written back: Is a directory"
