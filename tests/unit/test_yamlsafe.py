@@ -109,10 +109,11 @@ REJECTED = [
     ("data", "part", "line"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED]
 )
 def test_rejected(data: bytes, part: str, line: int | None) -> None:
-    started = time.perf_counter()
+    # CPU time of this thread: the bound is on our work, not on what else the machine runs
+    started = time.thread_time()
     with pytest.raises(yamlsafe.YamlRejected) as caught:
         yamlsafe.loads(data)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert part in str(caught.value)
     if line is not None:
         assert caught.value.line == line
@@ -120,10 +121,10 @@ def test_rejected(data: bytes, part: str, line: int | None) -> None:
 
 def test_size_cap_is_checked_before_parsing() -> None:
     data = b"caption: " + b"x" * yamlsafe.MAX_BYTES
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(yamlsafe.YamlRejected, match="the limit is 262144 bytes"):
         yamlsafe.loads(data)
-    assert time.perf_counter() - started < 0.1
+    assert time.thread_time() - started < 0.1
     assert yamlsafe.loads(b"a: 1\n", max_bytes=10) == {"a": 1}
     with pytest.raises(yamlsafe.YamlRejected, match="limit is 4 bytes"):
         yamlsafe.loads(b"a: 1\n", max_bytes=4)

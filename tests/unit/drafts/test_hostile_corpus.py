@@ -164,9 +164,9 @@ def test_the_corpus_is_complete() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_draft_is_invalid_quickly(hostile_site: Config, name: str) -> None:
     path = hostile_site.content_dir / name
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: our work, whatever else the machine runs
     loaded = drafts.load(path, hostile_site, ffprobe=None)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert elapsed < 1.0, f"{name} took {elapsed:.2f} s"
     assert loaded.draft is None
     lines = [str(problem) for problem in loaded.errors]
