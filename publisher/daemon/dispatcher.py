@@ -1,4 +1,7 @@
-"""Due work: what the daemon starts now, and what it makes of the outcome.
+"""Due work → the workers: what the daemon starts now, and what it makes of the outcome.
+
+(`planning.due` decides what is due; this starts it and records a miss or a late post. A
+changed draft is `drafts_to_jobs`'s business, a publish left half done `interrupted`'s.)
 
 `Dispatcher.dispatch(now)` asks `due.work` what is due (publish, prepare ahead, or
 miss), starts it on the workers, and re-arms the alarm clock for the next instants. Between
@@ -22,7 +25,7 @@ from pathlib import Path
 from publisher.clock import Clock
 from publisher.config.settings import Config
 from publisher.daemon.alarms import AlarmClock
-from publisher.daemon.sync import DraftSync, shown
+from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
@@ -51,7 +54,7 @@ class Dispatcher:
     def __init__(
         self,
         runtime: Runtime,
-        sync: DraftSync,
+        drafts_to_jobs: DraftsToJobs,
         workers: Workers,
         alarms: AlarmClock,
         *,
@@ -60,7 +63,7 @@ class Dispatcher:
         on_stale: Callable[[set[Path]], None],
     ) -> None:
         self.rt = runtime
-        self.sync = sync
+        self.drafts_to_jobs = drafts_to_jobs
         self.workers = workers
         self.alarms = alarms
         self.clock = clock
@@ -122,7 +125,7 @@ class Dispatcher:
         if work.action == "miss":
             self._miss(job, work.due)
             return
-        loaded = self.sync.drafts.get(job.draft)
+        loaded = self.drafts_to_jobs.drafts.get(job.draft)
         draft = loaded.draft if loaded is not None else None
         if draft is None or draft.fingerprint != job.fingerprint:
             # The draft as last read is not the job's version (a change the store could not
@@ -161,7 +164,7 @@ class Dispatcher:
         )
         if missed is not None:
             log.warning("%s step=publish: missed: %s", shown(missed), error)
-            self.sync.write_status(missed)
+            self.drafts_to_jobs.write_status(missed)
 
     def _prepare(self, job: Job, draft: Draft) -> Job:
         return publishing.prepare(self.rt, job.id, draft)
@@ -188,7 +191,7 @@ class Dispatcher:
                 late = job.published_at - when
                 note = due.late_text(late, when, self.started_at, self.config.tz)
                 job = self.rt.store.update(job.id, error=note)
-                self.sync.write_status(job)
+                self.drafts_to_jobs.write_status(job)
             link = job.permalink or ""
             log.info("%s step=publish: published media=%s %s", shown(job), job.media_id, link)
         elif job.state in (State.RETRYING, State.FAILED, State.UNCONFIRMED, State.BLOCKED):

@@ -5,14 +5,14 @@ the job store through one main loop. The deciding is done elsewhere, by pure fun
 (`reconciler`); the loop gathers what happened, asks, and carries out the answer:
 
     watcher (changed paths) ─┐
-    alarms, heartbeat ───────┼─► wake ─► main loop ─► sync: drafts → jobs, status blocks
+    alarms, heartbeat ───────┼─► wake ─► main loop ─► drafts_to_jobs: jobs, status blocks
     workers (task ended) ────┤                     ─► dispatcher: due work → workers
     signals, requests/ ──────┘                     ─► watchdog keep-alive
 
 Only the main thread changes jobs that no worker holds; a worker changes only the job it
 runs (through `publishing`). Signal handlers, the watcher, the alarms and the workers only
 queue a message and set the wake event. The job store is the truth: at start the jobs left
-in the middle of a publish are reconciled first (`recovery`), then every draft is read again
+in the middle of a publish are reconciled first (`interrupted`), then every draft is read again
 and the alarms are rebuilt from the store.
 """
 
@@ -37,11 +37,11 @@ from publisher.commands import plan as planview
 from publisher.config import settings as config_module
 from publisher.config.settings import Config
 from publisher.daemon import inbox as requests
-from publisher.daemon import recovery
+from publisher.daemon import interrupted
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.dispatcher import Dispatcher
+from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.sdnotify import Notifier
-from publisher.daemon.sync import DraftSync
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
 from publisher.drafts import parse as drafts
@@ -120,10 +120,10 @@ class Daemon:
         self._config_seen = _file_key(config.config_path), _digest(config.config_path)
         self.workers = Workers(self._task_done)
         self.alarms = AlarmClock(self.wake, heartbeat=heartbeat)
-        self.sync = DraftSync(config, runtime.store, clock)
+        self.drafts_to_jobs = DraftsToJobs(config, runtime.store, clock)
         self.dispatcher = Dispatcher(
             runtime,
-            self.sync,
+            self.drafts_to_jobs,
             self.workers,
             self.alarms,
             clock=clock,
@@ -169,19 +169,19 @@ class Daemon:
         the alarms, then tell systemd we are ready. Raise OSError if content_dir cannot be
         watched."""
         self.notifier.status("reconciling interrupted publishes")
-        recovery.resume(self.rt, self.workers, keep_waiting=self._still_starting)
+        interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
         self.blocked = tokenless(self.config)
         for job in self.store.all():
             if job.state is State.BLOCKED and job.account and job.account not in self.blocked:
                 self.blocked[job.account] = job.error or f"account {job.account} is blocked"
         self.watcher.start()  # before the scan: a change in between is then not lost
-        self.dispatcher.changed(self.sync.scan_all(self.blocked, self._publishing()))
+        self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._check_accounts(force=True)
         self.alarms.start()
         self.dispatcher.dispatch(self.clock())
         waiting = sum(1 for job in self.store.all() if job.state is State.SCHEDULED)
-        summary = f"watching {len(self.sync.drafts)} draft(s), {waiting} scheduled"
+        summary = f"watching {len(self.drafts_to_jobs.drafts)} draft(s), {waiting} scheduled"
         log.info("ready: %s in %s", summary, self.config.content_dir)
         self.notifier.ready(summary)
 
@@ -223,8 +223,12 @@ class Daemon:
             self.store, self.config, now=self.clock(), busy=self._publishing().__contains__
         )
         if applied:  # a retry is planned again; a cancel may free a slot
-            present = {rel: self.sync.drafts[rel] for rel in applied if rel in self.sync.drafts}
-            changed = self.sync.apply(present, set(), self.blocked, self._publishing())
+            present = {
+                rel: self.drafts_to_jobs.drafts[rel]
+                for rel in applied
+                if rel in self.drafts_to_jobs.drafts
+            }
+            changed = self.drafts_to_jobs.apply(present, set(), self.blocked, self._publishing())
             self.dispatcher.changed(changed)
         self._check_accounts()
         self._adopt_orphans()
@@ -270,7 +274,9 @@ class Daemon:
     def on_paths(self, paths: Iterable[Path]) -> None:
         """Given changed paths (drafts and media, existing or deleted), bring their jobs in
         line. The watcher's deliveries come here through the main loop."""
-        self.dispatcher.changed(self.sync.on_paths(paths, self.blocked, self._publishing()))
+        self.dispatcher.changed(
+            self.drafts_to_jobs.on_paths(paths, self.blocked, self._publishing())
+        )
 
     def _publishing(self) -> set[str]:
         return self.workers.busy("publish", "reconcile")
@@ -304,7 +310,7 @@ class Daemon:
             if job.state is State.BLOCKED:
                 why = f"account {job.account}: {job.error}; its drafts move on once it is fixed"
                 self._block(job.account, why)
-        return self.sync.deferred.pop(task.key, set())
+        return self.drafts_to_jobs.deferred.pop(task.key, set())
 
     def _adopt_orphans(self) -> None:
         """A job a task left in state publishing (a store write failed under it, say a full
@@ -321,14 +327,14 @@ class Daemon:
         ]
         self._orphans.clear()
         try:
-            found = recovery.take_over(self.rt, self.workers, jobs, complete=False)
+            found = interrupted.take_over(self.rt, self.workers, jobs, complete=False)
         except Exception:
             self._orphans.update(job.id for job in jobs)
             raise
         for job in found.requeue:
             requeued = self.store.get(job.id)
             if requeued is not None:
-                self.sync.write_status(requeued)
+                self.drafts_to_jobs.write_status(requeued)
         self.dispatcher.changed()
 
     # --- accounts ------------------------------------------------------------------------
@@ -337,7 +343,7 @@ class Daemon:
         if self.blocked.get(account) == reason:
             return
         self.blocked[account] = reason
-        changed = self.sync.reclassify(self.blocked, self._publishing(), account)
+        changed = self.drafts_to_jobs.reclassify(self.blocked, self._publishing(), account)
         self.dispatcher.changed(changed)
 
     def _check_accounts(self, *, force: bool = False) -> None:
@@ -388,7 +394,7 @@ class Daemon:
             return
         log.info("account %s: the token works again; its blocked drafts move on", account)
         del self.blocked[account]
-        changed = self.sync.reclassify(self.blocked, self._publishing(), account)
+        changed = self.drafts_to_jobs.reclassify(self.blocked, self._publishing(), account)
         self.dispatcher.changed(changed)
 
     # --- config and housekeeping -------------------------------------------------------------
@@ -451,7 +457,7 @@ class Daemon:
                 "are still served the old way until this is fixed",
                 exc,
             )
-        self.sync.reset(new)
+        self.drafts_to_jobs.reset(new)
         if watcher is not None:
             self.watcher.stop()
             self.watcher = watcher
@@ -462,9 +468,9 @@ class Daemon:
         }
         self.blocked = {**tokenless(new), **kept}
         log.info("config reloaded (%s): planning again", why)
-        self.dispatcher.changed(self.sync.scan_all(self.blocked, self._publishing()))
+        self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._check_accounts(force=True)
-        self.notifier.ready(f"config reloaded; watching {len(self.sync.drafts)} draft(s)")
+        self.notifier.ready(f"config reloaded; watching {len(self.drafts_to_jobs.drafts)} draft(s)")
         return True
 
     def _not_reloaded(self, why: str, new: Config, reason: str) -> bool:

@@ -278,11 +278,11 @@ def test_rename_while_publishing_never_makes_a_second_job(daemon: Daemon, config
     job = jobs_by_draft(config)["a.yaml"]
 
     new = old.rename(config.content_dir / "b.yaml")
-    daemon.sync.on_paths({old, new}, {}, {job.id})  # the worker holds the job
+    daemon.drafts_to_jobs.on_paths({old, new}, {}, {job.id})  # the worker holds the job
     assert [j.id for j in daemon.store.all()] == [job.id]
-    assert daemon.sync.deferred[job.id] == {old, new}
+    assert daemon.drafts_to_jobs.deferred[job.id] == {old, new}
 
-    daemon.on_paths(daemon.sync.deferred.pop(job.id))  # the worker is done
+    daemon.on_paths(daemon.drafts_to_jobs.deferred.pop(job.id))  # the worker is done
     settle(daemon)
     jobs = jobs_by_draft(config)
     assert list(jobs) == ["b.yaml"]

@@ -1,4 +1,10 @@
-"""At start, before anything else: what a dead process left behind (RELIABILITY.md §6.3).
+"""Publishes left half done: jobs in state `publishing` nobody works on, taken over.
+
+(Not `drafts_to_jobs`, which brings jobs in line with the draft files, nor the pure
+`planning.reconciler`; the question "did that post go out?" is `publishing.reconcile`'s,
+which this module hands such jobs to.)
+
+At start, before anything else: what a dead process left behind (RELIABILITY.md §6.3).
 
 A job in state `publishing` that nobody in this new process holds was left by a dead one:
 
@@ -22,7 +28,7 @@ from datetime import datetime
 from functools import partial
 
 from publisher.daemon.dispatcher import released
-from publisher.daemon.sync import shown
+from publisher.daemon.drafts_to_jobs import shown
 from publisher.daemon.workers import Workers
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
