@@ -1,4 +1,4 @@
-"""`publisher run` (the daemon) and `publisher plan`.
+"""The daemon: its main loop, and what it wires together (`publisher run` starts it).
 
 `Daemon` owns the watcher, the alarm clock (APScheduler) and the workers, and wires them to
 the job store through one main loop. The deciding is done elsewhere, by pure functions
@@ -21,30 +21,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
-from publisher import logs
 from publisher.clock import Clock, system_clock
-from publisher.commands import plan as planview
 from publisher.config import settings as config_module
 from publisher.config.settings import Config
-from publisher.daemon import inbox as requests
-from publisher.daemon import interrupted
+from publisher.daemon import inbox, interrupted
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.dispatcher import Dispatcher
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
-from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from publisher.errors import (
     ApiError,
@@ -52,12 +45,9 @@ from publisher.errors import (
     ConfigError,
     PublisherError,
     StateLocked,
-    StoreCorrupt,
 )
 from publisher.job import State
-from publisher.planning import reconciler
 from publisher.publishing.runtime import Runtime, account_token
-from publisher.store import jobstore
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +209,7 @@ class Daemon:
         paths = self._drain()
         if paths:
             self.on_paths(paths)
-        applied = requests.serve(
+        applied = inbox.serve(
             self.store, self.config, now=self.clock(), busy=self._publishing().__contains__
         )
         if applied:  # a retry is planned again; a cancel may free a slot
@@ -242,9 +232,9 @@ class Daemon:
         """True when no task runs and no message waits (tests drive `step()` until then)."""
         return not self.workers.tasks() and self._inbox.empty()
 
-    def shutdown(self) -> int:
+    def shutdown(self) -> None:
         """Stop taking work, let the publishes in flight finish (up to stop_timeout), close
-        everything; return the exit status (0)."""
+        everything."""
         self.notifier.stopping()
         self._stop.set()
         log.info("stopping: no new work; waiting for publishes in flight")
@@ -257,7 +247,6 @@ class Daemon:
             )
         self.rt.close()
         log.info("stopped")
-        return 0
 
     def healthy(self) -> bool:
         """True while the watcher, the alarm clock and the workers all work (the condition
@@ -492,7 +481,7 @@ class Daemon:
             moved = self.store.archive(now, self.config.archive_after)
             if moved:
                 log.info("archived %d finished job(s)", moved)
-            requests.clean(self.config.state_dir)
+            inbox.clean(self.config.state_dir)
         except (PublisherError, OSError) as exc:
             log.warning("housekeeping: %s", exc)
 
@@ -510,89 +499,3 @@ def _digest(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-# --- the commands ----------------------------------------------------------------------------
-
-
-def plan_text(config: Config, *, clock: Clock = system_clock) -> str:
-    """Given a config, return the text of `publisher plan`: the jobs as the daemon left them
-    (read without the lock, so it works while the daemon runs) and every draft under
-    content_dir, planned the way the daemon would plan them now."""
-    now = clock()
-    jobs = jobstore.read_jobs(config.state_dir)
-    by_rel = {job.draft: job for job in jobs}
-    loaded = {
-        item.rel: item
-        for item in (drafts.load(path, config) for path in drafts.discover(config.content_dir))
-    }
-    blocked = tokenless(config)
-    for job in jobs:
-        if job.state is State.BLOCKED and job.account:
-            blocked.setdefault(job.account, job.error or "blocked")
-    changes = [
-        change
-        for rel, item in loaded.items()
-        if (change := reconciler.target(item, by_rel.get(rel), blocked)) is not None
-    ]
-    _pending, _projected, plan = reconciler.schedule(loaded, jobs, changes, config, now)
-    return planview.render(jobs, plan, config, now)
-
-
-def run(config_path: Path, *, verbose: bool) -> int:
-    """`publisher run`: the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads
-    the config. Return the exit status: 0 after a clean stop, 2 for an invalid config or a
-    state_dir another process holds, 1 when content_dir cannot be watched."""
-    logs.setup(verbose)
-    if not verbose:
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    try:
-        config = config_module.load(config_path)
-        runtime = Runtime.open(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
-    except (StateLocked, StoreCorrupt) as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"publisher: cannot start: {exc}", file=sys.stderr)
-        return 1
-    daemon = Daemon(config, runtime, notifier=Notifier())
-    previous = _install_signals(daemon)
-    try:
-        try:
-            daemon.start()
-        except OSError as exc:
-            print(
-                f"publisher: cannot watch {config.content_dir}: {exc.strerror or exc} (raise "
-                "fs.inotify.max_user_watches / max_user_instances if the limit is reached)",
-                file=sys.stderr,
-            )
-            daemon.shutdown()
-            return 1
-        daemon.serve()
-        return daemon.shutdown()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-_Handler = Callable[[int, FrameType | None], object] | int | None
-
-
-def _install_signals(daemon: Daemon) -> dict[int, _Handler]:
-    """SIGTERM/SIGINT ask the daemon to stop, SIGHUP to reload; the handlers only set flags.
-    Return the handlers they replaced."""
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        daemon.request_stop()
-
-    def reload(_signum: int, _frame: FrameType | None) -> None:
-        daemon.request_reload()
-
-    previous: dict[int, _Handler] = {}
-    for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
-        previous[signum] = signal.signal(signum, handler)
-    return previous
