@@ -16,7 +16,6 @@ an edit may be on its way through the watcher's quiet period.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -45,7 +44,7 @@ LATE_NOTE = timedelta(minutes=1)
 # A due job whose draft, as last read, is not the version it was planned with: look again
 # this often, and have the file read again at most this often (seconds).
 RECHECK = timedelta(seconds=1)
-REREAD_EVERY = 5.0
+REREAD_EVERY = timedelta(seconds=5)
 
 
 class Dispatcher:
@@ -71,7 +70,7 @@ class Dispatcher:
         self._on_stale = on_stale
         self._prepared: dict[str, tuple[str, datetime | None]] = {}
         self._late: dict[str, datetime] = {}  # job id -> the time it was due, when started late
-        self._reread: dict[str, float] = {}  # job id -> monotonic time of the next re-read
+        self._reread: dict[str, datetime] = {}  # job id -> when its file may be read again
         self._recheck = False
         self.dirty = True
         self.next_check = clock()
@@ -132,8 +131,9 @@ class Dispatcher:
             # record): have the file read again, so the job is brought in line, and look
             # again soon; not at every step (the store may still be failing).
             self._recheck = True
-            if time.monotonic() >= self._reread.get(job.id, 0.0):
-                self._reread[job.id] = time.monotonic() + REREAD_EVERY
+            next_read = self._reread.get(job.id)
+            if next_read is None or now >= next_read:
+                self._reread[job.id] = now + REREAD_EVERY
                 self._on_stale({self.config.content_dir / job.draft})
             return
         self._reread.pop(job.id, None)
