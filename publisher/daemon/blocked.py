@@ -2,7 +2,7 @@
 
 An account is blocked when it has no access token, when Instagram refuses its token, or when
 a publish found it restricted (a job in state `blocked`). Its drafts stay `blocked` and move
-on by themselves once it is fixed: every ACCOUNT_CHECK_EVERY the daemon asks Instagram about
+on by themselves once it is fixed: every few minutes (a chore) the daemon asks Instagram about
 the blocked accounts that have a token (a worker task, `ask`), and re-reads config.yaml
 first when a token kept in a file may have changed (`tokens_changed`).
 
@@ -19,8 +19,6 @@ from publisher.config.settings import Config
 from publisher.errors import ApiError, AuthFailed, ConfigError
 from publisher.job import Job, State
 from publisher.publishing.runtime import Runtime
-
-ACCOUNT_CHECK_EVERY = 300.0  # seconds
 
 
 def at_start(without_token: Mapping[str, str], jobs: Iterable[Job]) -> dict[str, str]:

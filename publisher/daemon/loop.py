@@ -47,7 +47,8 @@ from publisher.publishing.runtime import Runtime, account_token
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
-ACCOUNT_CHECK_EVERY = blocking.ACCOUNT_CHECK_EVERY
+# The chores' periods, in seconds of the daemon's clock.
+ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
 FIRST_ARCHIVE = 60.0  # seconds after start: not in the way of the first scan
 RESCAN_EVERY = 180.0
