@@ -28,7 +28,7 @@ from publisher.errors import (
     UserError,
 )
 
-log = logging.getLogger("publisher")
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
