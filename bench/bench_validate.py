@@ -28,8 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from publisher import cli
-from publisher.config import settings as config
+from publisher import cli, config
 from publisher.drafts import parse as drafts
 
 CONFIG = """\

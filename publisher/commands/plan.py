@@ -12,7 +12,7 @@ from datetime import datetime
 
 from publisher import durations
 from publisher.clock import Clock, system_clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.loop import tokenless
 from publisher.drafts import parse as drafts
 from publisher.job import FINAL, HOLDING_A_TIME, Job, State

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from publisher import durations
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
 from publisher.errors import ContentLocked, DraftError, Problem, StateLocked, UserError

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from publisher.clock import Clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.clock import Clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import writeback
 from publisher.drafts.parse import Loaded

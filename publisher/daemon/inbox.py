@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import writeback
 from publisher.errors import (

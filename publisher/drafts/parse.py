@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from publisher import yamlsafe
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import media, statusblock
 from publisher.drafts.media import MediaItem
 from publisher.errors import Problem

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from publisher.commands.publish import publish_draft
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from publisher.job import State

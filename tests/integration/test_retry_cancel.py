@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher.commands import retry_cancel
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import inbox
 from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock

@@ -19,9 +19,9 @@ import pytest
 import respx
 
 from publisher import cli
+from publisher import config as config_module
 from publisher.commands.publish import publish_draft
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
 from publisher.errors import Ambiguous, ApiError, ConfigError, Transient

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from publisher.config import settings as config
-from publisher.config.settings import Config
+from publisher import config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from tests.support.paths import CLIP, HOSTILE

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from publisher import yamlsafe
-from publisher.config import settings as config
-from publisher.config.settings import Config
+from publisher import config, yamlsafe
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from tests.support.paths import HOSTILE as CORPUS
 

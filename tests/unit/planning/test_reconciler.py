@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Loaded
 from publisher.job import Event, Job, State
