@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher import config as config_module
-from publisher.drafts import parse as drafts
+from publisher import drafts
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime

@@ -28,8 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from publisher import cli, config
-from publisher.drafts import parse as drafts
+from publisher import cli, config, drafts
 
 CONFIG = """\
 content_dir: content

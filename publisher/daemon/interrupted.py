@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
+from publisher import drafts
 from publisher.daemon.dispatcher import released
 from publisher.daemon.drafts_to_jobs import shown
 from publisher.daemon.workers import Workers
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime

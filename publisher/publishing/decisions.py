@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from publisher.drafts import parse as drafts
+from publisher import drafts
 from publisher.errors import ApiError, AuthFailed, Permanent
 from publisher.instagram import client as graph
 from publisher.instagram import session
