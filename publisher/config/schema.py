@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from publisher import durations
+from publisher.notify.settings import Notify
 
 ENV_PREFIX = "PUBLISHER_"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -279,6 +280,7 @@ class Config(BaseSettings):
     accounts: dict[str, Account]
     media: Media = Field(default_factory=Media)
     archive_after: Duration = timedelta(days=30)
+    notify: Notify = Field(default_factory=Notify)
     config_path: Path = Field(Path("config.yaml"), exclude=True)
 
     @classmethod

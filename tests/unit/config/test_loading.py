@@ -224,6 +224,18 @@ BAD = [
         "at 'media.public_url'",
         "http(s) URL",
     ),
+    (
+        "notify-url",
+        MINIMAL + 'notify: {urls: ["json://127.0.0.1:9/hook", "ntfyy://bad/topic"]}\n',
+        "at 'notify.urls[1]'",
+        "Apprise cannot read this URL",
+    ),
+    (
+        "notify-event",
+        MINIMAL + "notify: {on: [failed, posted]}\n",
+        "at 'notify.on[1]'",
+        "'token_expiring', 'published' or 'invalid'",
+    ),
     ("not-a-mapping", "- a\n- b\n", "", "must be a mapping"),
     ("bad-yaml", "accounts: [\n", "line 2", "not valid YAML"),
     ("alias", "a: &x 1\nb: *x\n", "line 2", "aliases"),
