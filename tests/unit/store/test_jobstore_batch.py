@@ -21,7 +21,7 @@ from publisher.errors import StoreError
 from publisher.job import Container, Job, State
 from publisher.store import atomicfile
 from publisher.store.jobstore import JobStore, read_jobs
-from tests.unit.store.test_jobstore import CHILD_ENV, FakeClock, LineReader, call
+from tests.support.store import CHILD_ENV, FakeClock, LineReader, call
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
