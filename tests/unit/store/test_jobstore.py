@@ -174,7 +174,9 @@ def test_jobs_json_is_one_job_per_line(store: JobStore, tmp_path: Path) -> None:
     jobs = [store.add(Job(draft=f"café-{n}.yaml")) for n in range(3)]
     text = (tmp_path / "state" / "jobs.json").read_text(encoding="utf-8")
     assert len(text.splitlines()) == len(jobs) + 2
-    assert set(json.loads(text)["jobs"]) == {job.id for job in jobs}
+    documents = json.loads(text)["jobs"]  # TinyDB's layout: integer document ids
+    assert list(documents) == ["1", "2", "3"]
+    assert [document["id"] for document in documents.values()] == [job.id for job in jobs]
 
 
 def test_a_failed_write_changes_nothing(store: JobStore, tmp_path: Path) -> None:
@@ -307,6 +309,9 @@ CORRUPTIONS = {
     "foreign table": lambda good: b'{"_default": {"1": {"draft": "a.yaml"}}}',
     "bad job": lambda good: good.replace(b'"scheduled"', b'"exploded"', 1),
     "id mismatch": lambda good: b'{"jobs":{"x":{"id":"y","draft":"a.yaml"}}}',
+    "job twice": lambda good: (
+        b'{"jobs":{"1":{"id":"y","draft":"a.yaml"},"2":{"id":"y","draft":"b"}}}'
+    ),
 }
 
 
@@ -373,7 +378,7 @@ def test_archive_moves_old_finished_jobs_by_month(
     months = sorted(p.name for p in (state_dir / "archive").glob("????-??.json"))
     assert months == ["2026-09.json", "2026-10.json"]
     archived = json.loads((state_dir / "archive" / "2026-09.json").read_bytes())["jobs"]
-    assert Job.from_document(archived[september.id]) == september
+    assert [Job.from_document(document) for document in archived.values()] == [september]
     # Still findable: a draft published long ago is never taken for a new one.
     assert store.get(october.id) == october
     assert store.by_draft("sep.yaml") == september
