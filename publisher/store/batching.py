@@ -35,6 +35,11 @@ class Batching(Middleware):
         else:
             self.storage.write(data)
 
+    def holds(self, table: object) -> bool:
+        """Return whether `table` is a table this batch wrote and the storage does not have
+        yet: nobody else holds it, so the next change may be made in it, in place."""
+        return self._pending is not None and any(table is held for held in self._pending.values())
+
     def begin(self) -> None:
         """Hold the writes from now on in memory."""
         self._open = True

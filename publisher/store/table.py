@@ -7,8 +7,9 @@ rebuilding a `Job` from a document on every read costs a validation).
 
 TinyDB's own writes (`insert`, `update`, `remove`, ...) rebuild the whole table twice per
 change and store plain dicts; `JobTable` refuses them and changes jobs through `put` and
-`drop` instead: the table's dict is copied (no work per document), changed, and written in
-one storage write. It also keeps the indexes the store reads by: job id and draft.
+`drop` instead: the table's dict is copied (no work per document; in a batch, once), changed,
+and written in one storage write. It also keeps the indexes the store reads by: job id and
+draft.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class JobTable(Table):
         # TinyDB's own numbering: one more than the highest id in the table.
         doc_id = old.doc_id if old is not None else str(self._get_next_id())  # type: ignore[no-untyped-call]
         stored = StoredJob(doc_id, job)
-        table = dict(self._read_table())
+        table = self._table_to_change()
         table[doc_id] = stored
         self._write(table)
         if old is not None:
@@ -123,13 +124,22 @@ class JobTable(Table):
         gone = [self._by_id[job_id] for job_id in job_ids if job_id in self._by_id]
         if not gone:
             return
-        table = dict(self._read_table())
+        table = self._table_to_change()
         for stored in gone:
             del table[stored.doc_id]
         self._write(table)
         for stored in gone:
             del self._by_id[stored.job.id]
             self._unindex(stored.job)
+
+    def _table_to_change(self) -> dict[str, Any]:
+        """The table's dict to change: a copy (a failed write then leaves the table as it
+        was), or, in a batch that already copied it, that copy (see `Batching.holds`)."""
+        table = self._read_table()
+        holds = getattr(self._storage, "holds", None)
+        if holds is not None and holds(table):
+            return cast(dict[str, Any], table)
+        return dict(table)
 
     def _documents(self) -> dict[str, StoredJob]:
         return cast(dict[str, StoredJob], self._read_table())

@@ -13,6 +13,7 @@ from tinydb import TinyDB, where
 from publisher.errors import StoreCorrupt, StoreError
 from publisher.job import Job, State
 from publisher.store import storage
+from publisher.store.batching import Batching
 from publisher.store.storage import AtomicStorage
 from publisher.store.table import JobsDatabase, JobTable, StoredJob, decode
 
@@ -60,6 +61,34 @@ def test_a_job_changed_keeps_its_document_id_and_drop_removes_it(tmp_path: Path)
     reopened = open_table(tmp_path / "jobs.json", writable=False)
     assert reopened.jobs() == [other]
     assert [document.doc_id for document in reopened.all()] == [2]
+
+
+def test_a_batch_changes_its_own_copy_and_the_storage_only_at_commit(tmp_path: Path) -> None:
+    batching = Batching(AtomicStorage)
+    db = JobsDatabase(tmp_path / "jobs.json", decode=decode, storage=batching)
+    table = db.table("jobs")
+    assert isinstance(table, JobTable)
+    first, second, third = (Job(draft=f"{name}.yaml") for name in "abc")
+    table.put(first)
+    written = batching.storage.read()["jobs"]
+    kept = dict(written)
+
+    batching.begin()
+    table.put(second)
+    table.put(third)
+    table.drop([first.id])
+    assert table.jobs() == [second, third]
+    assert written == kept and batching.storage.read()["jobs"] is written  # untouched
+    batching.rollback()
+    table.reindex()
+    assert table.jobs() == [first]
+
+    batching.begin()
+    table.put(second)
+    table.put(third)
+    batching.commit()
+    assert written == kept  # the storage took the batch's copy; its old table is as it was
+    assert open_table(tmp_path / "jobs.json", writable=False).jobs() == [first, second, third]
 
 
 @pytest.mark.parametrize(
