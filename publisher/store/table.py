@@ -97,6 +97,7 @@ class JobTable(Table):
         return None if stored is None else stored.job
 
     def has(self, job_id: str) -> bool:
+        """Return whether the table holds a job with this id."""
         return job_id in self._by_id
 
     def jobs_of_draft(self, draft: str) -> list[Job]:
@@ -121,7 +122,7 @@ class JobTable(Table):
     def drop(self, job_ids: Collection[str]) -> None:
         """Remove the jobs with these ids (unknown ids are skipped) in one write.
         Raise StoreError if the write fails (the table unchanged)."""
-        gone = [self._by_id[job_id] for job_id in job_ids if job_id in self._by_id]
+        gone = [self._by_id[job_id] for job_id in set(job_ids) if job_id in self._by_id]
         if not gone:
             return
         table = self._table_to_change()

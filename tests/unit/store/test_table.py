@@ -56,7 +56,7 @@ def test_a_job_changed_keeps_its_document_id_and_drop_removes_it(tmp_path: Path)
     table.put(moved)
     assert table.jobs() == [moved, other]  # in its place, not appended
     assert table.jobs_of_draft("a.yaml") == [] and table.jobs_of_draft("renamed.yaml") == [moved]
-    table.drop([job.id, "no-such-job"])
+    table.drop([job.id, "no-such-job", job.id])
     assert table.jobs() == [other] and not table.has(job.id)
     reopened = open_table(tmp_path / "jobs.json", writable=False)
     assert reopened.jobs() == [other]
