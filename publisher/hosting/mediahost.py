@@ -338,7 +338,7 @@ def make(config: Config, *, clock: Clock) -> MediaHost:
         )
     if media.host == "base_url":
         return BaseUrlHost(content_dir=config.content_dir, public_url=media.public_url)
-    from publisher.hosting import s3  # boto3 takes a second to import: only s3 users wait
+    from publisher.hosting import s3  # boto3 takes half a second to import: s3 users only
 
     return s3.make(config)
 

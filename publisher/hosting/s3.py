@@ -6,14 +6,15 @@ shortly before Meta fetches it. It is stored as
 
     s3://{bucket}/{prefix}{job_id}/{sha256 of its bytes}/{its name, ASCII-safe}
 
-with its Content-Type, unless that object is there already (HEAD: a retry, a rebuilt
-container, the same photo twice in a carousel), and the link returned is presigned (SigV4)
-for `media.link_ttl`. `release(job_id)` deletes the job's objects once it is published,
-failed or cancelled; `sweep(active_job_ids)`, at start, deletes what crashed runs left under
-the prefix for jobs that are no longer active. Both are best effort: a failure is logged and
-the objects wait for the next sweep. A `url_for` without a job files the object under
-`unowned/`, which the next sweep deletes. So one prefix belongs to one state_dir: two
-publishers sharing a prefix would sweep each other's media.
+(`publisher.hosting.s3layout`) with its Content-Type, unless that object is there already
+(HEAD: a retry, a rebuilt container, the same photo twice in a carousel), and the link
+returned is presigned (SigV4) for `media.link_ttl`, for the region the bucket reports
+(`media.s3.region` may be left unset). `release(job_id)` deletes the job's objects
+once it is published, failed or cancelled; `sweep(active_job_ids)`, at start, deletes what
+crashed runs left under the prefix for jobs that are no longer active. Both are best effort:
+a failure is logged and the objects wait for the next sweep. A `url_for` without a job files
+the object under `unowned/`, which the next sweep deletes. So one prefix belongs to one
+state_dir: two publishers sharing a prefix would sweep each other's media.
 
 Credentials come from boto3's usual chain (environment, ~/.aws, the instance's role), never
 from config.yaml. They are registered with `publisher.logs` as secrets as soon as they are
@@ -29,10 +30,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
 import secrets
 import threading
-import unicodedata
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -51,6 +50,7 @@ from publisher.errors import ConfigError, Problem, PublisherError
 from publisher.hosting import s3errors
 from publisher.hosting.mediahost import content_type
 from publisher.hosting.s3errors import Target
+from publisher.hosting.s3layout import UNOWNED, file_digest, is_owner, object_key, owner_of
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -59,58 +59,13 @@ log = logging.getLogger(__name__)
 
 # SigV4 presigned links live at most 7 days.
 MAX_LINK_TTL = timedelta(days=7)
-UNOWNED = "unowned"
 CHECK_NAME = "publisher-check.jpg"
 # Loggers of the SDK that may print signed requests at DEBUG (botocore.endpoint prints the
 # Authorization header, with the access key id).
 SDK_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
-_OWNER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 # --- pure helpers -------------------------------------------------------------------------
-
-
-def safe_name(name: str) -> str:
-    """Given a file name, return it in plain ASCII (Meta asks for ASCII URLs): accents
-    dropped, every other run of characters outside [A-Za-z0-9._-] replaced by "-", the
-    stem at most 100 characters; "media" for a stem with nothing left."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    stem, dot, suffix = ascii_name.rpartition(".")
-    if not dot:
-        stem, suffix = suffix, ""
-    stem = _UNSAFE.sub("-", stem).strip("-.")[:100] or "media"
-    suffix = _UNSAFE.sub("", suffix)[:10]
-    return f"{stem}.{suffix}" if suffix else stem
-
-
-def object_key(prefix: str, owner: str, digest: str, name: str) -> str:
-    """The key of a file: `{prefix}{owner}/{digest}/{safe name}`. Raise ValueError if the
-    owner (a job id) or the digest (sha256 hex) has another shape."""
-    if not _OWNER.match(owner):
-        raise ValueError(f"{owner!r} cannot name a job's folder in the bucket")
-    if not _DIGEST.match(digest):
-        raise ValueError(f"{digest!r} is not a sha256 hex digest")
-    return f"{prefix}{owner}/{digest}/{safe_name(name)}"
-
-
-def owner_of(prefix: str, key: str) -> str | None:
-    """Given a key in the bucket, return the job id it was stored for, or None if it is not
-    one of ours (outside the prefix, or not `{owner}/{digest}/{name}` under it)."""
-    if not key.startswith(prefix):
-        return None
-    parts = key[len(prefix) :].split("/")
-    if len(parts) != 3 or not _OWNER.match(parts[0]) or not _DIGEST.match(parts[1]):
-        return None
-    return parts[0] if parts[2] else None
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of the file's bytes, in hex. Raise OSError if it cannot be read."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def fetch_problem(response: httpx.Response, expected: bytes) -> str | None:
@@ -199,6 +154,8 @@ class S3Host:
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
         self._s3: S3Client | None = None
+        # Whether the bucket was asked its region (at the first request: see _settle_region).
+        self._region_known = False
 
     # --- the MediaHost protocol -----------------------------------------------------------
 
@@ -212,6 +169,7 @@ class S3Host:
         """Close the client's connections. Safe to call twice; the host can start again."""
         with self._lock:
             client, self._s3, self._session = self._s3, None, None
+            self._region_known = False
         if client is not None:
             client.close()
 
@@ -243,7 +201,7 @@ class S3Host:
     def release(self, job_id: str) -> None:
         """Delete the job's objects (the job is published, failed or cancelled). Best
         effort: a failure is logged, and the next start's sweep deletes them."""
-        if not _OWNER.match(job_id):
+        if not is_owner(job_id):
             return
         try:
             with self._translated("media cleanup") as client:
@@ -318,7 +276,6 @@ class S3Host:
                     "https://<account>.r2.cloudflarestorage.com, or leave it unset for AWS",
                 ) from exc
             self._session = session
-            _guard_sdk_logs()
             return self._s3
 
     @contextmanager
@@ -327,13 +284,48 @@ class S3Host:
         inside the block raised as ours (ConfigError or Transient)."""
         client = self._client()
         with self._lock:
-            session = self._session
-        if session is not None:  # refreshed credentials (a role's) are new secrets
-            _remember(session.get_credentials())
+            session, region_known = self._session, self._region_known
         try:
+            if session is not None:  # refreshed credentials (a role's) are new secrets
+                _remember(session.get_credentials())
+            _guard_sdk_logs()  # SDK modules imported since make new loggers
+            if not region_known:
+                client = self._settle_region(client)
             yield client
         except (BotoCoreError, ClientError) as exc:
             raise s3errors.translate(exc, self._target, step) from exc
+
+    def _settle_region(self, client: S3Client) -> S3Client:
+        """Make sure links are signed for the bucket's region, which HEAD bucket reports
+        (x-amz-bucket-region): botocore follows a wrong region for its own requests, but a
+        link presigned for another region is refused, and Meta would only say "could not
+        be fetched". With media.s3.region unset, sign for the reported region; on AWS, a
+        configured region that is not the bucket's is a ConfigError. (Other S3 APIs name
+        their regions their own way: a configured one is kept.)"""
+        try:
+            answer = client.head_bucket(Bucket=self._target.bucket)
+            headers = answer["ResponseMetadata"]["HTTPHeaders"]
+        except ClientError as exc:  # the header comes with a 301 or 403 too
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        region = headers.get("x-amz-bucket-region")
+        wrong = bool(region) and region != client.meta.region_name
+        if wrong and self._target.region is not None and self._target.endpoint_url is None:
+            raise s3errors.config_problem(  # asked again at the next request
+                self._target,
+                "region",
+                f"bucket {self._target.bucket!r} is in {region}, not {self._target.region}; "
+                f"set media.s3.region to {region} (or leave it unset)",
+            )
+        with self._lock:
+            self._region_known = True
+            if wrong and self._target.region is None and self._session is not None:
+                self._s3 = self._session.client(
+                    "s3",
+                    region_name=region,
+                    endpoint_url=self._target.endpoint_url,
+                    config=self._boto_config,
+                )
+            return self._s3 or client
 
     def _stored(self, client: S3Client, key: str) -> bool:
         """True if the object is there. A 403 counts as absent: without s3:ListBucket,

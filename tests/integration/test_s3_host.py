@@ -37,6 +37,8 @@ TTL = timedelta(hours=2)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
 MP4 = b"\x00\x00\x00\x20ftypisom" + b"\x01" * 3000
 
+pytestmark = pytest.mark.slow  # a real server; most tests take about a second
+
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoS3]:
@@ -65,13 +67,14 @@ def make_host(
     endpoint_url: str | None,
     *,
     prefix: str = "publisher/",
+    region: str | None = "us-east-1",
     attempts: int = 3,
 ) -> S3Host:
     target = Target(
         bucket=bucket,
         prefix=prefix,
         endpoint_url=endpoint_url,
-        region="us-east-1",
+        region=region,
         config_path="/site/config.yaml",
     )
     return S3Host(target=target, link_ttl=TTL, attempts=attempts)
@@ -149,6 +152,49 @@ def test_the_same_bytes_are_uploaded_once_per_job(
     (media / "photo.jpg").write_bytes(JPEG + b"edited")
     host.url_for(media / "photo.jpg", job_id=JOB)
     assert len(moto.keys(bucket)) == 2  # new bytes, new object
+
+
+def signing_region(url: str) -> str:
+    credential = parse_qs(urlsplit(url).query)["X-Amz-Credential"][0]
+    return credential.split("/")[2]  # key id / date / region / s3 / aws4_request
+
+
+def test_without_a_region_links_are_signed_for_the_buckets_own(
+    moto: MotoS3, bucket: str, media: Path
+) -> None:
+    # S3 refuses a link signed for another region than the bucket's, and botocore would
+    # sign for us-east-1 (or AWS_DEFAULT_REGION) while following redirects for itself.
+    paris = moto.new_bucket(region="eu-west-3")
+    unset = make_host(paris, moto.endpoint_url, region=None)
+    assert signing_region(unset.url_for(media / "photo.jpg", job_id=JOB)) == "eu-west-3"
+    assert signing_region(unset.url_for(media / "clip.mp4", job_id=JOB)) == "eu-west-3"
+
+    told = make_host(bucket, moto.endpoint_url, region="ap-south-1")  # configured: kept
+    assert signing_region(told.url_for(media / "photo.jpg", job_id=JOB)) == "ap-south-1"
+
+
+def test_on_aws_a_region_that_is_not_the_buckets_is_refused(
+    moto: MotoS3, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No media.s3.endpoint_url: AWS as far as publisher knows (botocore is sent to moto by
+    # the environment variable AWS tools honour).
+    use_fake_credentials(monkeypatch)
+    paris = moto.new_bucket(region="eu-west-3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.endpoint_url)
+    host = make_host(paris, None, region="us-east-1")
+
+    with pytest.raises(ConfigError) as raised:
+        host.url_for(media / "photo.jpg", job_id=JOB)
+
+    (problem,) = raised.value.problems
+    assert problem.field == "at 'media.s3.region'"
+    assert problem.message == (
+        f"bucket {paris!r} is in eu-west-3, not us-east-1; set media.s3.region to eu-west-3 "
+        "(or leave it unset)"
+    )
+    assert moto.keys(paris) == []
+    unset = make_host(paris, None, region=None)
+    assert signing_region(unset.url_for(media / "photo.jpg", job_id=JOB)) == "eu-west-3"
 
 
 # --- release and sweep ------------------------------------------------------------------------

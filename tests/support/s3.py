@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -109,15 +110,22 @@ class MotoS3:
         config = BotoConfig(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
         return session.client(service, endpoint_url=self.endpoint_url, config=config)
 
-    @property
+    @cached_property
     def s3(self) -> S3Client:
+        """The test's own S3 client (made once: a client takes a tenth of a second)."""
         client: S3Client = self.client("s3")
         return client
 
-    def new_bucket(self) -> str:
-        """Create a bucket no other test uses; return its name."""
+    def new_bucket(self, region: str = REGION) -> str:
+        """Create a bucket no other test uses, in `region`; return its name."""
         name = f"media-{uuid.uuid4().hex[:12]}"
-        self.s3.create_bucket(Bucket=name)
+        if region == REGION:
+            self.s3.create_bucket(Bucket=name)
+        else:
+            self.s3.create_bucket(
+                Bucket=name,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
         return name
 
     def keys(self, bucket: str) -> list[str]:

@@ -23,8 +23,9 @@ from botocore.exceptions import (
 from publisher import config as config_module
 from publisher.errors import ConfigError, Transient
 from publisher.hosting import mediahost
-from publisher.hosting.s3 import S3Host, fetch_problem, object_key, owner_of, safe_name
+from publisher.hosting.s3 import S3Host, fetch_problem
 from publisher.hosting.s3errors import CREDENTIALS, Target, translate
+from publisher.hosting.s3layout import object_key, owner_of, safe_name
 
 DIGEST = "ab" * 32
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
