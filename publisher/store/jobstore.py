@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +66,10 @@ _LOCK = threading.RLock()
 _FIELDS = frozenset(Job.model_fields) - {"id"}
 
 
+# Told (before, after) once a change of a job is durable; before is None for a new job.
+Observer = Callable[[Job | None, Job], None]
+
+
 def read_jobs(state_dir: Path) -> list[Job]:
     """Given a state_dir, return the jobs in its jobs.json without taking the lock (for
     `publisher status` while the daemon runs). Archived jobs are not included.
@@ -95,6 +99,8 @@ class JobStore:
         self._lock_fd: int | None = None
         self._in_batch = False
         self._leaving_archive: list[str] = []  # in a batch: ids to drop from the archive after
+        self._observer: Observer | None = None
+        self._told: list[tuple[Job | None, Job]] = []  # in a batch: state changes to tell after
         if lock:
             state_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = state_dir_lock.take(state_dir)
@@ -172,6 +178,7 @@ class JobStore:
                 yield
             finally:
                 leaving, self._leaving_archive = self._leaving_archive, []
+                told, self._told = self._told, []
                 try:
                     self._check_writable()
                     self._batching.commit()
@@ -182,6 +189,17 @@ class JobStore:
                 finally:
                     self._in_batch = False
                 self._archive.remove(leaving)
+                for before, after in told:
+                    self._tell(before, after)
+
+    def observe(self, observer: Observer | None) -> None:
+        """Call `observer(before, after)` after each change of a job (its state or fields;
+        not the API calls recorded on it) is durable; `before` is None for a new job. In a
+        batch, once the batch is written, and not at all if it is rolled back. The observer
+        must return at once (the notifier only queues); if it raises, the change stands and
+        the failure is logged. None stops the calls."""
+        with _LOCK:
+            self._observer = observer
 
     def add(self, job: Job) -> Job:
         """Store a new job, with created_at/updated_at set to now and a first history event;
@@ -197,6 +215,7 @@ class JobStore:
                 {"created_at": now, "updated_at": now, "history": (*job.history, event)},
             )
             self._table.put(new)
+            self._observed(None, new)
             return new
 
     def update(self, job_id: str, **changes: Any) -> Job:
@@ -207,6 +226,7 @@ class JobStore:
             job = self._current(job_id)
             new = _changed(job, {**changes, "updated_at": self._clock()})
             self._table.put(new)
+            self._observed(job, new)
             return new
 
     def transition(
@@ -234,6 +254,7 @@ class JobStore:
                 {**changes, "state": state, "updated_at": now, "history": (*job.history, event)},
             )
             self._table.put(new)
+            self._observed(job, new)
             return new
 
     def add_container(self, job_id: str, container: Container) -> Job:
@@ -298,6 +319,23 @@ class JobStore:
         self.close()
 
     # --- internals -----------------------------------------------------------------------
+
+    def _observed(self, before: Job | None, after: Job) -> None:
+        if self._observer is None:
+            return
+        if self._in_batch:
+            self._told.append((before, after))
+        else:
+            self._tell(before, after)
+
+    def _tell(self, before: Job | None, after: Job) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            observer(before, after)
+        except Exception:  # an observer's fault must never undo or hide a recorded change
+            log.exception("job %s: the state-change observer failed", after.id)
 
     def _check_writable(self) -> None:
         if not self._writable:
