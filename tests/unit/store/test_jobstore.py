@@ -6,37 +6,22 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from publisher.errors import StateLocked, StoreCorrupt, StoreError
-from publisher.job import ApiCall, Container, Job, State
+from publisher.job import Container, Job, State
 from publisher.store import atomicfile, jobstore
 from publisher.store.jobstore import JobStore, read_jobs
-from tests.support.paths import REPO
-
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from tests.support.store import CHILD_ENV, T0, FakeClock, LineReader, call
 
 
 @pytest.fixture
@@ -54,12 +39,6 @@ def store(tmp_path: Path, clock: FakeClock) -> Iterator[JobStore]:
 def on_disk(store_dir: Path) -> dict[str, Job]:
     """What a fresh process would read: the proof a change is durable."""
     return {job.id: job for job in read_jobs(store_dir)}
-
-
-def call(at: datetime, number: int = 0) -> ApiCall:
-    return ApiCall(
-        at=at, method="GET", endpoint=f"/v25.0/{number}", status=200, duration_ms=1.0, step="poll"
-    )
 
 
 # --- the contract --------------------------------------------------------------------------
@@ -585,36 +564,3 @@ def test_kill_9_never_loses_an_acknowledged_update(tmp_path: Path, clock: FakeCl
     with JobStore(tmp_path, clock=clock):
         pass
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(atomicfile.TEMP_SUFFIX)]
-
-
-class LineReader:
-    """Lines from a pipe, with timeouts, so a stuck child fails the test instead of hanging it."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = b""
-
-    def lines(self, timeout: float) -> list[str]:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if ready:
-            chunk = os.read(self.fd, 65536)
-            assert chunk, "the driver died"
-            self.buffer += chunk
-        *complete, self.buffer = self.buffer.split(b"\n")
-        return [line.decode() for line in complete]
-
-    def until(self, markers: set[str], note: Callable[[str], None]) -> list[str]:
-        """Read until a line starting with each marker word was seen; pass every line to
-        `note`; return the marker lines. Lines come in whole batches, so none is lost."""
-        deadline = time.monotonic() + 10
-        found: list[str] = []
-        missing = set(markers)
-        while missing:
-            assert time.monotonic() < deadline, f"the driver never said {sorted(missing)}"
-            for line in self.lines(timeout=0.05):
-                note(line)
-                word = line.split(" ", 1)[0]
-                if word in missing:
-                    missing.discard(word)
-                    found.append(line)
-        return found
