@@ -28,6 +28,7 @@ from publisher.sandbox import faults as faults_module
 from publisher.sandbox import params
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.server import SandboxServer
+from tests.support.clock import ManualClock as Clock
 from tests.support.paths import REPO
 
 TOKEN = "EAAB-sandbox-canary-7d1e9c2b"
@@ -42,21 +43,13 @@ MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00" + b"\x00" * 20_000
 AVI = b"RIFF\x00\x10\x00\x00AVI LIST" + b"\x00" * 20_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def jpeg(path: Path, size: tuple[int, int]) -> None:
     Image.new("RGB", size, (200, 40, 40)).save(path, "JPEG", quality=70)
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
