@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from publisher import cli
+from publisher import config as config_module
 from publisher.commands import init as scaffold
-from publisher.config import settings as config_module
 from publisher.drafts import statusblock
 from publisher.errors import ConfigError
 from tests.support.paths import REPO

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from publisher.config.settings import Config
 
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import ManualClock, SleepClock

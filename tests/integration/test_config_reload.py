@@ -9,8 +9,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from publisher.config.settings import Config
-
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer

@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from publisher.config.settings import Config
 
 from publisher.commands.publish import publish_draft
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.errors import StateLocked
 from tests.support.clock import START

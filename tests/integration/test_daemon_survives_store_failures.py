@@ -7,8 +7,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
-from publisher.config.settings import Config
-
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer

@@ -8,9 +8,8 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from publisher.config.settings import Config
-
 from publisher.commands import retry_cancel
+from publisher.config import Config
 from publisher.daemon import inbox
 from publisher.daemon.loop import Daemon
 from publisher.job import State

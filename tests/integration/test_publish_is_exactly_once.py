@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from publisher.config.settings import Config
 
+from publisher import drafts
 from publisher.commands.publish import publish_draft
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.config import Config
+from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.progress import Progress
