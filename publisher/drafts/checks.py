@@ -20,6 +20,9 @@ from publisher.drafts.media import Finding, MediaItem
 from publisher.drafts.model import TYPES, DraftType, UserTag
 from publisher.drafts.publish_at import parse_publish_at
 from publisher.errors import Problem
+from publisher.hosting.ratio import Fit
+
+FITS: dict[str, Fit] = {"crop": "crop", "pad": "pad"}
 
 KEYS = ("type", "account", "caption", "media", "publish_at", "platforms", *limits.OPTION_TYPES)
 KEYS += ("paused", "status")  # `status` is the daemon's own block (SPEC §5)
@@ -70,6 +73,7 @@ class Checker:
     check_media: bool = True
     locked_platforms: tuple[str, ...] = ()
     type: DraftType | None = None
+    fit: Fit | None = None
 
     def run(self) -> dict[str, Any] | None:
         """Return the Draft's fields (without path/rel/fingerprint), or None if unusable."""
@@ -79,6 +83,7 @@ class Checker:
         self.type = self._type()
         account = self._account()
         caption = self._caption()
+        self.fit = self._fit()  # before the media: it decides whether a ratio is an error
         items = self._media()
         publish_at, publish_now = self._publish_at()
         platforms = self._platforms()
@@ -100,6 +105,7 @@ class Checker:
             "share_to_feed": self._bool("share_to_feed")
             if self._allowed("share_to_feed")
             else None,
+            "fit": self.fit,
             "paused": bool(self._bool("paused")),
         }
         if self.type is None or account is None:
@@ -256,7 +262,7 @@ class Checker:
         return fitting
 
     def _check_file(self, where: str, item: MediaItem, role: media.Role) -> None:
-        for finding in check_file(item, role):
+        for finding in check_file(item, role, fit=self.fit):
             message = f"{media.short(item.source)} {finding.message}"
             if finding.severity == "warning":
                 self.report.warn(where, message)
@@ -431,6 +437,15 @@ class Checker:
             self._check_file("cover", item, "cover")
         return item
 
+    def _fit(self) -> Fit | None:
+        value = self.data.get("fit")
+        if value is None or not self._allowed("fit"):
+            return None
+        if not isinstance(value, str) or value not in FITS:
+            self.report.error("fit", f"{value!r} is not a fit; write fit: crop or fit: pad")
+            return None
+        return FITS[value]
+
     def _thumb_offset(self) -> int | None:
         value = self.data.get("thumb_offset")
         if value is None or not self._allowed("thumb_offset"):
@@ -443,12 +458,12 @@ class Checker:
         return value
 
 
-def check_file(item: MediaItem, role: media.Role) -> list[Finding]:
-    """Given a media item and how it is used (the draft type, or "cover"), return what is
-    wrong with its file. URLs are not fetched here (Instagram fetches them; the media host
-    checks that they answer)."""
+def check_file(item: MediaItem, role: media.Role, *, fit: Fit | None = None) -> list[Finding]:
+    """Given a media item, how it is used (the draft type, or "cover") and the draft's
+    `fit`, return what is wrong with its file. URLs are not fetched here (Instagram fetches
+    them; the media host checks that they answer)."""
     if item.path is None:
         return []
     if item.kind == "video":
         return videos.check(item.path, role)
-    return images.check(item.path, role)
+    return images.check(item.path, role, fit=fit)

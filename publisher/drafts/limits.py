@@ -35,12 +35,12 @@ OPTION_TYPES: dict[str, tuple[str, ...]] = {
     "cover": ("reel",),
     "thumb_offset": ("reel",),
     "share_to_feed": ("reel",),
+    "fit": ("post", "carousel"),  # SPEC §7: crop | pad, for images outside 4:5..1.91:1
 }
 
 # Images (§6 "Images").
-IMAGE_MAX_BYTES = 8 * 1024 * 1024  # error 2207004 says 8 MiB
-FEED_RATIO_MIN = 4 / 5  # portrait limit for post/carousel images
-FEED_RATIO_MAX = 1.91  # landscape limit
+# Size, format and the exact feed ratio (4:5..1.91:1) live with the conversion that makes
+# images fit them: publisher.hosting.convert and publisher.hosting.ratio.
 FEED_WIDTH_MIN, FEED_WIDTH_MAX = 320, 1440  # outside: Instagram rescales (a warning)
 
 # Videos (§6 "Reels", "Story video", "Carousel").

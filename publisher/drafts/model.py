@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from publisher.drafts.media import MediaItem
 from publisher.errors import Problem
+from publisher.hosting.ratio import Fit
 
 DraftType = Literal["post", "carousel", "reel", "story"]
 TYPES: dict[str, DraftType] = {
@@ -51,6 +52,7 @@ class Draft:
     cover: MediaItem | None = None
     thumb_offset: int | None = None
     share_to_feed: bool | None = None
+    fit: Fit | None = None  # SPEC §7: how an image outside 4:5..1.91:1 is sent
     paused: bool = False
     fingerprint: str = ""
     caption_hash: str = ""

@@ -100,7 +100,7 @@ def convert(
     with _opened(data) as image:
         if isinstance(image, str):
             return image
-        orientation = _orientation(image)
+        orientation = orientation_to_apply(image)
         shown = image.size[::-1] if orientation in (5, 6, 7, 8) else image.size
         feed = target == "feed"
         geometry = ratio.plan(*shown, fit=fit, max_width=MAX_WIDTH, feed=feed)
@@ -225,7 +225,7 @@ def _brands(data: bytes) -> set[bytes]:
     return brands
 
 
-def _orientation(image: Image.Image) -> int:
+def orientation_to_apply(image: Image.Image) -> int:
     """The EXIF orientation (1..8) still to apply. Pillow's TIFF plugin and libheif (HEIC)
     apply theirs while decoding and already report the turned size: 1 for them."""
     if image.format not in EXIF_TURNED:

@@ -55,6 +55,12 @@ VALID = [
     ("reel-hevc-mov", "type: reel\nmedia: [c.mov]\n", {"c.mov": {"codec": "hevc"}}),
     ("story-video", "type: story\nmedia: [c.MP4]\n", {"c.MP4": {"seconds": 59.5, "fps": 2}}),
     ("carousel-video", "type: carousel\nmedia: [a.jpg, c.mp4]\n", {**IMG, "c.mp4": "clip"}),
+    ("fit-pad-tall", "type: post\nmedia: [a.jpg]\nfit: pad\n", {"a.jpg": (500, 1500)}),
+    (
+        "fit-crop-wide",
+        "type: carousel\nmedia: [a.jpg, b.jpg]\nfit: crop\n",
+        {"a.jpg": (1080, 1080), "b.jpg": (1500, 500)},
+    ),
 ]
 
 
@@ -335,6 +341,17 @@ INVALID = [
         "media[0]",
         "'c.mov' cannot be read as a video (moov atom not found); export it as MP4",
     ),
+    (
+        "ratio-without-fit",
+        "type: post\nmedia: [a.jpg]\n",
+        {"a.jpg": (500, 1500)},
+        "media[0]",
+        "aspect ratio 1:3 (0.333) (500x1500), outside what feed posts allow, 4:5..1.91:1; "
+        "set fit: crop or fit: pad",
+    ),
+    ("fit-bad", "type: post\nmedia: [a.jpg]\nfit: stretch\n", IMG, "fit", "'stretch' is not"),
+    ("fit-list", "type: post\nmedia: [a.jpg]\nfit: [crop]\n", IMG, "fit", "fit: crop or fit: pad"),
+    ("fit-on-story", "type: story\nmedia: [a.jpg]\nfit: pad\n", IMG, "fit", "post, carousel"),
 ]
 
 

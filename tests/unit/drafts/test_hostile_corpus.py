@@ -62,7 +62,8 @@ EXPECTED = {
     "media-file-url.yaml": "only http(s):// URLs",
     "media-symlink-out.yaml": "'outside-link.jpg' is a symlink to",
     "media-symlink-loop.yaml": "'loop.jpg' is a symlink loop",
-    "media-png-renamed.yaml": "'png-renamed.jpg' is a PNG image; Instagram takes JPEG only",
+    # a PNG is converted (SPEC §7): this one is refused for its ratio, named with `fit`
+    "media-png-renamed.yaml": "'png-renamed.jpg' has the aspect ratio 1:3 (0.333) (500x1500)",
     "media-truncated-jpeg.yaml": "'truncated.jpg' is a truncated or damaged JPEG",
     "media-zero-bytes.yaml": "'zero.jpg' is empty (0 bytes)",
     "media-bomb-png.yaml": "'bomb-png.jpg' claims more pixels than any photo needs",
@@ -94,7 +95,7 @@ def _jpeg(size: tuple[int, int], noise: bool = False) -> bytes:
 def _hostile_media(content: Path) -> None:
     (content / "a.jpg").write_bytes(_jpeg((1080, 1080)))
     png = io.BytesIO()
-    Image.new("RGB", (500, 500)).save(png, "PNG")
+    Image.new("RGB", (500, 1500)).save(png, "PNG")
     (content / "png-renamed.jpg").write_bytes(png.getvalue())
     noisy = _jpeg((600, 600), noise=True)
     (content / "truncated.jpg").write_bytes(noisy[: len(noisy) // 2])

@@ -45,6 +45,18 @@ def rotated_jpeg(size: tuple[int, int], orientation: int) -> bytes:
     return out.getvalue()
 
 
+def ico_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(out, "ICO")
+    return out.getvalue()
+
+
+def jpeg_cmyk() -> bytes:
+    out = io.BytesIO()
+    Image.new("CMYK", (500, 500), (0, 80, 80, 0)).save(out, "JPEG")
+    return out.getvalue()
+
+
 NOISE = jpeg_bytes((600, 600), noise=True)
 
 IMAGES = [
@@ -53,19 +65,25 @@ IMAGES = [
     ("square-story", jpeg_bytes(), "story", []),
     ("portrait-4x5", jpeg_bytes((1080, 1350)), "carousel", []),
     ("landscape-1.91", jpeg_bytes((1080, 566)), "post", []),
-    ("too-tall-post", jpeg_bytes((1080, 1920)), "post", ["aspect ratio 0.56:1"]),
+    ("too-tall-post", jpeg_bytes((1080, 1920)), "post", ["aspect ratio 9:16 (0.562)", "fit"]),
+    ("just-below-4x5", jpeg_bytes((1080, 1358)), "post", ["540:679 (0.795)", "fit: pad"]),
+    ("just-above-1.91", jpeg_bytes((956, 500)), "post", ["239:125 (1.912)", "fit: crop"]),
+    ("exactly-1.91", jpeg_bytes((955, 500)), "post", []),
     ("too-tall-story-ok", jpeg_bytes((1080, 1920)), "story", []),
     ("too-tall-cover-ok", jpeg_bytes((1080, 1920)), "cover", []),
-    ("too-wide", jpeg_bytes((1000, 500)), "post", ["aspect ratio 2.00:1"]),
+    ("too-wide", jpeg_bytes((1000, 500)), "post", ["aspect ratio 2:1 (2.000)"]),
     ("narrow-warning", jpeg_bytes((300, 300)), "post", ["warning:is 300 px wide"]),
     ("wide-warning", jpeg_bytes((1500, 1500)), "carousel", ["warning:is 1500 px wide"]),
     ("wide-story-no-warning", jpeg_bytes((1500, 2000)), "story", []),
     ("exif-rotated-ok", rotated_jpeg((1350, 1080), 6), "post", []),
     ("exif-rotated-tall", rotated_jpeg((1920, 1080), 6), "post", ["(1080x1920)"]),
-    ("png", png_claiming(500, 500), "post", ["a PNG image", "convert it to JPEG"]),
-    ("gif", image_bytes("GIF"), "post", ["a GIF image", "convert it to JPEG"]),
-    ("webp", image_bytes("WEBP"), "post", ["a WEBP image"]),
-    ("mpo", image_bytes("MPO"), "post", ["multi-picture JPEG (MPO)"]),
+    ("png", png_claiming(500, 500), "post", []),
+    ("gif", image_bytes("GIF"), "post", []),
+    ("webp", image_bytes("WEBP"), "post", []),
+    ("tiff", image_bytes("TIFF"), "post", []),
+    ("cmyk", jpeg_cmyk(), "post", []),
+    ("mpo", image_bytes("MPO"), "post", []),
+    ("ico", ico_bytes(), "post", ["is a ICO image", "export it as JPEG"]),
     ("empty", b"", "post", ["empty (0 bytes)"]),
     ("text", b"hello, I am not an image\n", "post", ["not an image"]),
     ("mp4-named-jpg", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64, "post", ["rename it to .mp4"]),
@@ -99,16 +117,39 @@ def test_check_image(tmp_path: Path, data: bytes, role: Role, parts: list[str]) 
         assert all(f.severity == "error" for f in findings)
 
 
-def test_image_over_8_mb_is_refused_before_opening(tmp_path: Path) -> None:
+def test_image_over_8_mb_is_accepted_it_is_converted(tmp_path: Path) -> None:
+    # spec change (SPEC §7): over 8 MB is re-encoded under it when the job publishes
+    path = tmp_path / "big.jpg"
+    path.write_bytes(jpeg_bytes() + b"vendor trailer " * 600_000)
+    assert path.stat().st_size > 8 * 1024 * 1024
+    assert images.check(path, "post") == []
+
+
+def test_image_too_big_to_convert_is_refused_before_opening(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     with path.open("wb") as handle:
-        handle.truncate(9 * 1024 * 1024)  # sparse: no disk used
+        handle.truncate(250 * 1000 * 1000)  # sparse: no disk used
     assert images.check(path, "post") == [
         Finding(
-            "is 9.4 MB; Instagram takes images up to 8 MB: export it smaller (lower JPEG "
-            "quality or size)"
+            "is 250 MB, more than publisher converts (200 MB); export it as a JPEG at most "
+            "1440 px wide"
         )
     ]
+
+
+def test_feed_image_outside_the_ratio_is_fine_with_fit(tmp_path: Path) -> None:
+    path = tmp_path / "tall.png"
+    path.write_bytes(png_claiming(500, 1500))
+    assert images.check(path, "post", fit="pad") == []
+    assert images.check(path, "carousel", fit="crop") == []
+    [finding] = images.check(path, "post")
+    assert "1:3 (0.333)" in finding.message and "fit: crop or fit: pad" in finding.message
+
+
+def test_heic_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "phone.heic"
+    Image.new("RGB", (400, 500), "olive").save(path, "HEIF")
+    assert images.check(path, "post") == []
 
 
 def test_image_that_is_a_fifo_never_blocks(tmp_path: Path) -> None:
