@@ -7,7 +7,9 @@
   `{public_url}/m/{expires}/{signature}/{path relative to content_dir, percent-encoded}` with
   signature = HMAC-SHA256(key, "{expires}:{relpath}"), base64url without padding. The key is
   32 random bytes made once in `state_dir/media.key` (mode 0600) and reused after restarts,
-  so links given out before a restart keep working. Anything else is a 404 with no hint.
+  so links given out before a restart keep working. A converted copy of an image
+  (state_dir/cache, `hosting.convert`) gets `{public_url}/c/{expires}/{signature}/{name}`,
+  signed over "/cache/{name}". Anything else is a 404 with no hint.
 - `base_url`: `BaseUrlHost`, for media mirrored elsewhere: `public_url` + "/" + relpath.
 - `s3`: `publisher.hosting.s3.S3Host`: the file is uploaded to a bucket for the job and
   Instagram gets a presigned link; the job's objects are deleted once it is done.
@@ -19,7 +21,7 @@ host that copies files somewhere can delete them; serve and base_url have nothin
 The server answers GET and HEAD with the right Content-Type, Content-Length and
 `Accept-Ranges: bytes`; a single `Range` gets 206 with Content-Range (Meta's video fetcher
 asks for one first), an unsatisfiable or malformed one 416. Files are streamed in chunks and
-never leave `content_dir`, symlinks included.
+never leave `content_dir` or `state_dir/cache`, symlinks included.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from publisher.hosting import httpserve
 log = logging.getLogger(__name__)
 
 KEY_FILE = "media.key"
+CACHE = "cache"  # state_dir/cache: the converted copies of images (hosting.convert, SPEC §7)
 KEY_BYTES = 32
 CHUNK = 64 * 1024
 CONTENT_TYPES = {
@@ -81,6 +84,11 @@ class MediaHost(Protocol):
 
 
 # --- pure helpers -------------------------------------------------------------------------
+
+
+def cache_dir(config: Config) -> Path:
+    """The folder of converted images: state_dir/cache (made by `convert` when needed)."""
+    return config.state_dir / CACHE
 
 
 def relative_path(content_dir: Path, path: Path) -> str:
@@ -190,6 +198,12 @@ def _create_key(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _cache_signed(name: str) -> str:
+    """What a cache link signs: a leading "/" that no content_dir path has, so a signature
+    given for a converted copy never opens a file of the same name in content_dir."""
+    return f"/{CACHE}/{name}"
+
+
 # --- the hosts ----------------------------------------------------------------------------
 
 
@@ -240,6 +254,7 @@ class ServeHost(_NothingToDelete):
         clock: Clock = system_clock,
     ) -> None:
         self._content_dir = Path(os.path.realpath(content_dir))
+        self._cache_dir = Path(os.path.realpath(state_dir / CACHE))
         self._key = load_key(state_dir)
         self._listen = listen
         self._public_url = public_url.rstrip("/")
@@ -266,19 +281,25 @@ class ServeHost(_NothingToDelete):
         return self._public_url
 
     def url_for(self, path: Path, *, job_id: str | None = None) -> str:
-        """Return a link to `path` that works until now + link_ttl.
-        Raise ValueError if `path` is outside content_dir."""
-        relpath = relative_path(self._content_dir, path)
+        """Return a link to `path` (a file in content_dir, or a converted copy directly in
+        state_dir/cache) that works until now + link_ttl.
+        Raise ValueError if `path` is in neither folder."""
         expires = int((self._clock() + self._ttl).timestamp())
+        real = Path(os.path.realpath(path))
+        if real.parent == self._cache_dir:
+            signature = sign(self._key, expires, _cache_signed(real.name))
+            return f"{self.public_url}/c/{expires}/{signature}/{quote(real.name, safe='')}"
+        relpath = relative_path(self._content_dir, path)
         signature = sign(self._key, expires, relpath)
         return f"{self.public_url}/m/{expires}/{signature}/{quote(relpath, safe='/')}"
 
     def resolve(self, request_path: str) -> Path | None:
         """Given a request's path (query ignored), return the file it may read: the
         signature matches, the link has not expired, and the file is a regular file inside
-        content_dir. Return None otherwise, whatever the reason."""
+        content_dir (`/m/` links) or directly in state_dir/cache (`/c/` links). Return None
+        otherwise, whatever the reason."""
         parts = urlsplit(request_path).path.split("/", 4)
-        if len(parts) != 5 or parts[0] != "" or parts[1] != "m":
+        if len(parts) != 5 or parts[0] != "" or parts[1] not in ("m", "c"):
             return None
         expires_text, signature, quoted = parts[2], parts[3], parts[4]
         if not _EXPIRES.match(expires_text):
@@ -287,7 +308,8 @@ class ServeHost(_NothingToDelete):
             relpath = unquote(quoted, errors="strict")
         except UnicodeDecodeError:
             return None
-        expected = sign(self._key, int(expires_text), relpath)
+        signed = _cache_signed(relpath) if parts[1] == "c" else relpath
+        expected = sign(self._key, int(expires_text), signed)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             return None
         if self._clock().timestamp() > int(expires_text):
@@ -295,8 +317,11 @@ class ServeHost(_NothingToDelete):
         pure = PurePosixPath(relpath)
         if "\x00" in relpath or pure.is_absolute() or any(p in ("", "..") for p in pure.parts):
             return None
-        real = Path(os.path.realpath(self._content_dir.joinpath(*pure.parts)))
-        if not real.is_relative_to(self._content_dir) or not real.is_file():
+        folder = self._cache_dir if parts[1] == "c" else self._content_dir
+        if parts[1] == "c" and len(pure.parts) != 1:
+            return None
+        real = Path(os.path.realpath(folder.joinpath(*pure.parts)))
+        if not real.is_relative_to(folder) or not real.is_file():
             return None
         return real
 

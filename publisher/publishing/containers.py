@@ -14,11 +14,14 @@ anything else happens: a crash then leaves a container to reuse, never one we fo
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 from publisher import drafts, durations
 from publisher.drafts import Draft
-from publisher.errors import ApiError, RebuildContainer, Transient
+from publisher.errors import ApiError, Permanent, RebuildContainer, Transient
+from publisher.hosting import convert, mediahost
+from publisher.hosting.ratio import Fit
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
 from publisher.instagram import payloads
@@ -93,8 +96,10 @@ def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Contain
         _wait_finished(rt, client, job_id, [top], progress)
         return top
 
-    urls = [_url(rt, item, job_id) for item in draft.media]
-    cover_url = _url(rt, draft.cover, job_id) if draft.cover is not None else None
+    feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
+    urls = [_url(rt, item, job_id, fit=draft.fit, target=feed) for item in draft.media]
+    cover = draft.cover
+    cover_url = _url(rt, cover, job_id, fit=None, target="story") if cover is not None else None
     items, parent = payloads.container_requests(draft, urls, cover_url)
     if parent is None:
         single = _create(
@@ -115,12 +120,40 @@ def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Contain
     return top
 
 
-def _url(rt: Runtime, item: drafts.MediaItem, job_id: str) -> str:
+def _url(
+    rt: Runtime,
+    item: drafts.MediaItem,
+    job_id: str,
+    *,
+    fit: Fit | None,
+    target: convert.Target,
+) -> str:
+    """The URL Instagram fetches `item` from. A local image goes through `convert` first
+    (SPEC §7): the user's file when it needs no change, else its converted copy in
+    state_dir/cache. Raise Permanent (the job fails, the draft must change) when the image
+    cannot be sent, or when a copy is needed and `media.host: base_url` cannot serve it."""
     if item.url is not None:
         return item.url
     assert item.path is not None  # MediaItem: exactly one of path and url
+    path = item.path
+    if item.kind == "image":
+        sent = convert.convert(path, mediahost.cache_dir(rt.config), fit=fit, target=target)
+        if isinstance(sent, str):
+            raise Permanent(f"{item.source!r} {sent}", step="media")
+        if sent != path and rt.config.media.host == "base_url":
+            raise Permanent(
+                f"{item.source!r} must be converted to be sent (a JPEG Instagram takes), and "
+                "media.host: base_url can only link to the files in content_dir",
+                step="media",
+                hint="use media.host: serve or s3 in config.yaml, or publish a JPEG that needs "
+                "no change (at most 1440 px wide and 8 MB, RGB, no EXIF rotation)",
+            )
+        if sent != path:  # the copy's mtime is when it was last linked: runtime's sweep
+            stamp = rt.clock().timestamp()
+            os.utime(sent, (stamp, stamp))
+        path = sent
     # the job id lets a host that uploads (s3) delete the job's objects when it ends
-    url: str = rt.media.url_for(item.path, job_id=job_id)
+    url: str = rt.media.url_for(path, job_id=job_id)
     return url
 
 

@@ -32,7 +32,7 @@ from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
 from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError
-from publisher.hosting import mediahost
+from publisher.hosting import convert, mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session
 from publisher.job import DONE, ApiCall, Job, State
@@ -147,6 +147,7 @@ class Runtime:
             _start_media(media, config)
             # leftovers of a run that crashed before it could delete a job's uploads (s3)
             media.sweep({job.id for job in store.all() if job.state not in DONE})
+            sweep_cache(config, clock())
         except BaseException:
             if sandbox is not None:
                 sandbox.stop()
@@ -395,3 +396,28 @@ def _start_sandbox(
     url = server.start()
     log.debug("sandbox Graph API on %s (posts kept in %s)", url, path)
     return server, url
+
+
+# A converted copy (state_dir/cache) is needed while Instagram may fetch it: a link lives
+# link_ttl. Its mtime is the last time a link to it was made (containers touches it), so a
+# copy older than link_ttl + this margin has no live link. A job not done that needs it again
+# gets it remade, the same bytes, by `convert` (a cache, not a record).
+CACHE_MARGIN = timedelta(days=1)
+
+
+def sweep_cache(config: Config, now: datetime) -> None:
+    """At start (no conversion is under way yet): delete the converted copies no live link
+    can point to. A failure is logged, never fatal: the next start tries again."""
+    folder = mediahost.cache_dir(config)
+    cutoff = (now - config.media.link_ttl - CACHE_MARGIN).timestamp()
+    try:
+        with os.scandir(folder) as entries:
+            keep = {entry.name for entry in entries if entry.stat().st_mtime >= cutoff}
+        removed = convert.sweep(folder, keep)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        log.warning("media: the converted copies in %s were not swept: %s", folder, exc)
+        return
+    if removed:
+        log.info("media: deleted %d converted cop(ies) no job needs", removed)

@@ -5,8 +5,9 @@ Instagram cURLs every `image_url` / `video_url` when a container is made (instag
 URL that only works from inside our own process would be caught here, not in production.
 
 Images: a failed download is 9004/2207052 ("The media could not be fetched from this URI");
-a timeout -2/2207003; more than 8 MiB 36000/2207004; not a JPEG (magic bytes, Pillow's
-format, the Content-Type) 36001/2207005; a feed image outside 4:5..1.91:1 36003/2207009.
+a timeout -2/2207003; more than 8 MiB 36000/2207004; not a JPEG with 3 colour components
+(magic bytes, Pillow's format and mode, the Content-Type) 36001/2207005; a feed image outside
+4:5..1.91:1, exactly, 36003/2207009.
 Videos are checked the way Meta does it, asynchronously: a problem becomes the subcode of the
 container's ERROR status. The first request asks for a byte range and must get 206 (servers
 without Range support fail with 2207077 [3P]); the file must start with an MP4/MOV `ftyp` box
@@ -16,6 +17,7 @@ without Range support fail with 2207077 [3P]); the file must start with an MP4/M
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 
 import httpx
 from PIL import Image
@@ -25,8 +27,8 @@ from publisher.sandbox import meta_errors
 IMAGE_MAX_BYTES = 8 * 1024 * 1024
 VIDEO_MAX_BYTES = 300 * 1024 * 1024
 VIDEO_PROBE_BYTES = 64 * 1024
-FEED_RATIO_MIN = 4 / 5
-FEED_RATIO_MAX = 1.91
+FEED_RATIO_MIN = Fraction(4, 5)
+FEED_RATIO_MAX = Fraction(191, 100)
 FETCH_TIMEOUT_S = 5.0
 CHUNK = 64 * 1024
 
@@ -64,6 +66,8 @@ def check_image(data: bytes, content_type: str | None, *, feed: bool) -> None:
         with Image.open(io.BytesIO(data)) as image:
             if image.format != "JPEG":  # MPO and JPS are JPEGs Instagram refuses
                 raise meta_errors.image_format()
+            if image.mode != "RGB":  # 3 colour components only: CMYK, grey are refused
+                raise meta_errors.image_format()
             width, height = image.size
             try:
                 orientation = image.getexif().get(0x0112)
@@ -75,8 +79,9 @@ def check_image(data: bytes, content_type: str | None, *, feed: bool) -> None:
         raise meta_errors.image_format() from exc
     if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
         width, height = height, width
-    # Rounded like publisher.drafts.images does, so a draft that passes validation passes here.
-    if feed and not FEED_RATIO_MIN <= round(width / max(height, 1), 2) <= FEED_RATIO_MAX:
+    # Exact, like Meta (issue 10: 1080x1358 is 0.795, refused); in fractions, not with our
+    # own publisher.hosting.ratio: a fake that shared the code under test would agree with it.
+    if feed and not FEED_RATIO_MIN <= Fraction(width, max(height, 1)) <= FEED_RATIO_MAX:
         raise meta_errors.aspect_ratio(width, height)
 
 

@@ -1,9 +1,12 @@
-"""Image bytes made at run time for tests: what Pillow cannot write for us."""
+"""Images made at run time for tests: what Pillow cannot write for us, and large ones."""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+
+from PIL import Image
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -70,3 +73,8 @@ def cmyk_profile() -> bytes:
         + d50
     )
     return header + bytes(128 - len(header)) + table + body
+
+
+def noise(width: int, height: int) -> Image.Image:
+    """Random pixels: the worst case for JPEG, so a large one is well over 8 MB."""
+    return Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))

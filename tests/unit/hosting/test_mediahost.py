@@ -456,3 +456,51 @@ def test_requests_are_logged_without_the_signature(
         lambda: any("GET photo.jpg 200" in line for line in lines()), timeout=5, what="the log line"
     )
     assert not any(signature in line for line in lines())
+
+
+# --- converted copies (state_dir/cache) -----------------------------------------------------
+
+
+def _cached(tmp_path: Path, name: str = "ab12.feed.none.r1.jpg") -> Path:
+    cache = tmp_path / "state" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / name).write_bytes(b"\xff\xd8\xff converted copy")
+    return cache / name
+
+
+def test_a_converted_copy_in_the_cache_is_served(
+    host: ServeHost, tmp_path: Path, http: httpx.Client, clock: ManualClock
+) -> None:
+    copy = _cached(tmp_path)
+    url = host.url_for(copy)
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{host.port}/c/\d+/[A-Za-z0-9_-]+/{copy.name}", url)
+    response = http.get(url)
+    assert response.status_code == 200
+    assert response.content == copy.read_bytes()
+    assert response.headers["content-type"] == "image/jpeg"
+    clock.advance(TTL + timedelta(seconds=1))
+    assert http.get(url).status_code == 404
+
+
+def test_a_cache_link_opens_nothing_else(
+    host: ServeHost, content: Path, tmp_path: Path, http: httpx.Client
+) -> None:
+    copy = _cached(tmp_path, "photo.jpg")  # the same name as a file in content_dir
+    url = host.url_for(copy)
+    as_content = url.replace("/c/", "/m/")
+    assert http.get(as_content).status_code == 404
+    prefix = url.rsplit("/", 1)[0]
+    for other in ("..%2Fmedia.key", "../media.key", "sub%2Fphoto.jpg", "%2E%2E"):
+        assert raw_get(host.port, prefix.split(str(host.port), 1)[1] + "/" + other) == 404
+    # a content link's signature does not open a cache file of the same name
+    content_url = host.url_for(content / "photo.jpg")
+    assert http.get(content_url.replace("/m/", "/c/")).status_code == 404
+
+
+def test_url_for_refuses_the_rest_of_state_dir(host: ServeHost, tmp_path: Path) -> None:
+    nested = _cached(tmp_path).parent / "sub"
+    nested.mkdir()
+    (nested / "x.jpg").write_bytes(b"\xff\xd8\xff")
+    for path in (tmp_path / "state" / "media.key", nested / "x.jpg"):
+        with pytest.raises(ValueError, match="content folder"):
+            host.url_for(path)
