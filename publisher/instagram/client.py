@@ -9,7 +9,7 @@ Safety rules kept here and in `session` (RELIABILITY.md §5, §6):
 - `media_publish` is retried only when the request provably never left (connect errors);
   any other doubt raises `Ambiguous` and the caller reconciles through the container status;
 - container creation and reads are retried on transport errors and transient codes, a
-  bounded number of times (an orphan container just expires);
+  bounded number of times (an orphan container just expires); a rate limit never is;
 - a listing's `paging.next` URL is never followed (it may carry a token): only its cursor.
 """
 
@@ -28,6 +28,7 @@ import httpx
 from publisher import errors
 from publisher.clock import Clock, Sleep, system_clock
 from publisher.instagram import errors as graph_errors
+from publisher.instagram import usage
 from publisher.instagram.session import Session, retry_not_sent, retry_safe
 from publisher.job import ApiCall
 
@@ -61,8 +62,9 @@ class Client:
 
     `api` is the flavour (instagram | facebook | sandbox); when None it is "instagram" for
     graph.instagram.com and "facebook" otherwise. `max_retries` is the number of retries after
-    the first attempt; the wait before retry n is `retry_wait * 2**(n-1)` seconds (capped), or
-    Meta's Retry-After / estimated_time_to_regain_access when throttled.
+    the first attempt; the wait before retry n is `retry_wait * 2**(n-1)` seconds (capped).
+    `pacer`: the account's call pacing (`instagram.usage`), shared by its clients; a
+    rate-limit answer is never retried here (RateLimited goes to the caller).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Client:
         retry_wait: float = 1.0,
         max_retries: int = 3,
         api: str | None = None,
+        pacer: usage.Pacer | None = None,
     ) -> None:
         self._session = Session(
             http=http,
@@ -90,6 +93,7 @@ class Client:
             clock=clock,
             retry_wait=retry_wait,
             max_retries=max_retries,
+            pacer=pacer,
         )
         self._ig_user_id = ig_user_id
         host = urlsplit(self._session.base_url).hostname or ""
@@ -97,6 +101,14 @@ class Client:
 
     def __repr__(self) -> str:  # no token, ever
         return f"Client(api={self.api!r}, ig_user_id={self._ig_user_id!r})"
+
+    @property
+    def lists_stories(self) -> bool:
+        """True when this account's stories can be listed: Meta documents
+        `GET /{ig-user-id}/stories` for Facebook Login only (IG User Stories reference,
+        https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-user/stories),
+        so not with Instagram Login (the sandbox lists them for either)."""
+        return self.api != "instagram"
 
     # --- the calls ------------------------------------------------------------------------
 
@@ -166,9 +178,12 @@ class Client:
         """Return the account's media (or stories) with a `timestamp` at or after `since`
         (aware), newest first, each with id, caption, timestamp, permalink and
         media_product_type. Pages are followed by their `after` cursor only (a `paging.next`
-        URL is never sent: it may carry a token), at most `max_pages` of them."""
+        URL is never sent: it may carry a token), at most `max_pages` of them. Raise
+        ValueError for stories where they cannot be listed (`lists_stories`)."""
         if since.tzinfo is None:
             raise ValueError("since must be an aware datetime")
+        if stories and not self.lists_stories:
+            raise ValueError("Instagram Login has no documented way to list stories")
         path = f"/{self._ig_user_id}/{'stories' if stories else 'media'}"
         params = {"fields": LISTING_FIELDS, "limit": str(limit)}
         found: list[dict[str, Any]] = []
