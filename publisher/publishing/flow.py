@@ -19,7 +19,9 @@ So a job found in state `publishing` that this process does not claim was left b
 process: it is claimed again, and reconciled first if it had asked to publish.
 
 Attempts: `attempts` counts attempts that reached Instagram's container work. A quota wait
-does not count (nothing was tried: the job waits for the window, SPEC "it does not fail").
+does not count (nothing was tried: the job waits for the window, SPEC "it does not fail"),
+nor does a wait because Meta throttled the account (a rate-limit answer is not retried on
+the spot: the job is `retrying` until the time Meta gave).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
     attempts_before = job.attempts
     try:
         job = _flow(rt, job.id, draft, progress)
-    except QuotaExhausted as exc:
+    except (QuotaExhausted, RateLimited) as exc:
         job = quota.wait(rt, job.id, exc, attempts_before, progress)
     except ApiError as exc:
         job = _failed_attempt(rt, job.id, exc, progress)
