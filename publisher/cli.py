@@ -1,7 +1,8 @@
 """The command line (SPEC §2), and the one place that turns errors into words and exit codes.
 
-Exit status: 0 success, 1 the command ran and found problems, 2 usage or config error.
-No traceback reaches the user unless they pass --verbose.
+argparse, logging set up once, then the verb's module in `publisher.commands`; what it
+returns or raises becomes the exit status here: 0 success, 1 the command ran and found
+problems, 2 usage or config error. No traceback reaches the user unless they pass --verbose.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import errno
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -28,7 +28,7 @@ from publisher.errors import (
     UserError,
 )
 
-log = logging.getLogger("publisher")
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     logs.setup(verbose)
+    if not verbose:
+        # The daemon's alarm clock logs every alarm it runs at INFO.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler = COMMANDS[args.command]
     try:
         return handler(args, out)
@@ -143,70 +146,37 @@ def _draft_path(cfg: config.Config, draft: Path) -> Path:
     return draft
 
 
-def _problem_line(problem: Problem) -> str:
-    """`path: field: message`, always three parts: a problem with the whole file (no such
-    file, not a mapping) has the field `-`, so scripts can split every line the same way."""
-    if problem.field:
-        return str(problem)
-    return str(Problem(problem.path, "-", problem.message, problem.severity))
+# --- one handler per verb: arguments in, the command's module, its outcome out ------------------
+# The modules are imported when their verb runs: `publisher validate` need not load the daemon.
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.drafts import parse as drafts
+    from publisher.commands import validate
 
     cfg = _config(args)
-    # Not resolved: a draft that is a symlink must be seen as one (drafts.load refuses it).
-    paths = [_draft_path(cfg, p) for p in args.drafts] or drafts.discover(cfg.content_dir)
-    errors = warnings = invalid = 0
-    for path in paths:
-        loaded = drafts.load(path, cfg)
-        for problem in loaded.problems:
-            print(_problem_line(problem), file=out)
-        errors += len(loaded.errors)
-        warnings += len(loaded.warnings)
-        invalid += 1 if loaded.errors else 0
-    summary = f"{len(paths)} draft(s) checked: {invalid} invalid, {errors} error(s), "
-    summary += f"{warnings} warning(s)"
-    print(summary, file=sys.stderr)
+    errors = validate.check(cfg, [_draft_path(cfg, p) for p in args.drafts], out)
     return EXIT_PROBLEMS if errors else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.commands import status as statusview
-    from publisher.store import jobstore
+    from publisher.commands import status
 
-    cfg = _config(args)
-    try:
-        while True:
-            jobs = jobstore.read_jobs(cfg.state_dir)
-            if args.json:
-                print(statusview.as_json(jobs), file=out)
-            else:
-                if args.watch:
-                    print("\x1b[2J\x1b[H", end="", file=out)
-                print(statusview.table(jobs, cfg.tz), file=out)
-            if not args.watch:
-                return EXIT_OK
-            out.flush()
-            time.sleep(2)
-    except KeyboardInterrupt:
-        # Ctrl-C is how --watch is meant to end: a success, not an interruption.
-        return EXIT_OK
+    status.show(_config(args), out, json_array=args.json, watch=args.watch)
+    return EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.daemon import loop as daemon
+    from publisher.commands import plan
 
-    cfg = _config(args)
-    print(daemon.plan_text(cfg), file=out)
+    print(plan.text(_config(args)), file=out)
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.daemon import loop as daemon
+    from publisher.commands import run
 
-    path = getattr(args, "config", None) or config.default_path()
-    return daemon.run(path, verbose=bool(getattr(args, "verbose", False)))
+    run.serve(_config(args))
+    return EXIT_OK
 
 
 def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
@@ -219,38 +189,34 @@ def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.daemon import inbox as requests
+    from publisher.commands import retry_cancel
 
     cfg = _config(args)
-    print(requests.submit(cfg, "retry", _draft_path(cfg, args.draft)), file=out)
+    print(retry_cancel.submit(cfg, "retry", _draft_path(cfg, args.draft)), file=out)
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.daemon import inbox as requests
+    from publisher.commands import retry_cancel
 
     cfg = _config(args)
-    print(requests.submit(cfg, "cancel", _draft_path(cfg, args.draft)), file=out)
+    print(retry_cancel.submit(cfg, "cancel", _draft_path(cfg, args.draft)), file=out)
     return EXIT_OK
 
 
 def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import accounts
 
-    cfg = _config(args)
-    report = accounts.check(cfg)
+    report = accounts.check(_config(args))
     print(accounts.render(report), file=out)
     return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
 
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.sandbox import server
-
-    def announce(url: str) -> None:
-        print(f"sandbox listening on {url} (Ctrl-C stops it)", file=out, flush=True)
+    from publisher.commands import sandbox
 
     try:
-        server.serve_forever("127.0.0.1", args.port, args.state, announce=announce)
+        sandbox.serve(args.port, args.state, out)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -264,10 +230,10 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
-    from publisher.commands import init as scaffold
+    from publisher.commands import init
 
     try:
-        written = scaffold.write(args.dir)
+        written = init.write(args.dir)
     except FileExistsError as exc:
         raise UserError([Problem(str(args.dir), "", str(exc))]) from None
     for path in written:

@@ -9,6 +9,7 @@
     │   ├── StateLocked           another process owns state_dir
     │   │   └── ContentLocked     another process publishes content_dir (another state_dir)
     │   └── ConcurrentEdit        the user saved a draft between our read and our write
+    ├── StartFailed               `publisher run` cannot start (content_dir not watchable, ...)
     └── ApiError                  the Graph API; the subclass says what to do next
         ├── Transient             safe to retry the same call
         ├── RebuildContainer      the container is dead (ERROR/EXPIRED): make a new one
@@ -82,6 +83,11 @@ class ContentLocked(StateLocked):
 
 class ConcurrentEdit(StoreError):
     """The draft changed on disk between our read and our write; the user's edit wins."""
+
+
+class StartFailed(PublisherError):
+    """The daemon cannot start: content_dir cannot be watched, state_dir or the media host
+    cannot be opened (exit 1)."""
 
 
 class ApiError(PublisherError):

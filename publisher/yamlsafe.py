@@ -31,6 +31,8 @@ class YamlRejected(ValueError):
 class _Loader(yaml.SafeLoader):
     """SafeLoader with the YAML 1.2 core-schema resolvers and no aliases."""
 
+    _depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -38,7 +40,18 @@ class _Loader(yaml.SafeLoader):
                 "anchors and aliases (*name) are not allowed; write the value out",
                 event.start_mark.line + 1,
             )
-        return super().compose_node(parent, index)
+        # Refuse deep nesting while composing: 10,000 nested brackets used to recurse until
+        # Python's RecursionError, most of a second of work for a 20 KB file.
+        if self._depth > MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise YamlRejected(
+                f"nested more than {MAX_DEPTH} levels deep", event.start_mark.line + 1
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # Replace the YAML 1.1 implicit resolvers with the YAML 1.2 core schema.

@@ -1,6 +1,7 @@
-"""What `publisher plan` prints: what goes out when, per account, in local time (SPEC §2).
+"""`publisher plan`: what goes out when, per account, in local time (SPEC §2).
 
-A pure rendering of jobs and a `scheduling.Plan`; the CLI loads them and prints the text.
+`text(config)` reads the jobs and the drafts and plans them the way the daemon would now;
+`render` is the pure rendering of jobs and a `slots.Plan`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from publisher import durations
+from publisher.clock import Clock, system_clock
 from publisher.config.settings import Config
+from publisher.daemon.loop import tokenless
+from publisher.drafts import parse as drafts
 from publisher.job import FINAL, HOLDING_A_TIME, Job, State
+from publisher.planning import reconciler
 from publisher.planning.slots import (
     DEFAULT_QUOTA,
     QUOTA_WINDOW,
@@ -20,6 +25,7 @@ from publisher.planning.slots import (
     lateness_policy,
     quota_warnings,
 )
+from publisher.store import jobstore
 
 NEW = "new"  # a draft the job store has not seen yet
 
@@ -169,3 +175,27 @@ def render(
     else:
         lines.append("No warnings.")
     return "\n".join(lines)
+
+
+def text(config: Config, *, clock: Clock = system_clock) -> str:
+    """Given a config, return the text of `publisher plan`: the jobs as the daemon left them
+    (read without the lock, so it works while the daemon runs) and every draft under
+    content_dir, planned the way the daemon would plan them now."""
+    now = clock()
+    jobs = jobstore.read_jobs(config.state_dir)
+    by_rel = {job.draft: job for job in jobs}
+    loaded = {
+        item.rel: item
+        for item in (drafts.load(path, config) for path in drafts.discover(config.content_dir))
+    }
+    blocked = tokenless(config)
+    for job in jobs:
+        if job.state is State.BLOCKED and job.account:
+            blocked.setdefault(job.account, job.error or "blocked")
+    changes = [
+        change
+        for rel, item in loaded.items()
+        if (change := reconciler.target(item, by_rel.get(rel), blocked)) is not None
+    ]
+    _pending, _projected, plan = reconciler.schedule(loaded, jobs, changes, config, now)
+    return render(jobs, plan, config, now)

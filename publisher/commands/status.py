@@ -1,15 +1,43 @@
-"""What `publisher status` prints: one row per job, as a table or as JSON (SPEC §2)."""
+"""`publisher status`: one row per job, as a table or as JSON, once or every 2 s (SPEC §2)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TextIO
 
+from publisher.clock import Sleep, system_sleep
+from publisher.config.settings import Config
 from publisher.job import Job
+from publisher.store import jobstore
 
 COLUMNS = ("draft", "account", "type", "state", "scheduled_for", "attempts", "result")
+WATCH_EVERY = 2.0
+
+
+def show(
+    config: Config, out: TextIO, *, json_array: bool, watch: bool, sleep: Sleep = system_sleep
+) -> None:
+    """Print the jobs as the daemon left them (read without the lock, so it works while the
+    daemon runs): a table, or with `json_array` a JSON array. With `watch`, clear the screen
+    and print them again every WATCH_EVERY seconds until Ctrl-C, which is how it is meant to
+    end (returns normally)."""
+    try:
+        while True:
+            jobs = jobstore.read_jobs(config.state_dir)
+            if json_array:
+                print(as_json(jobs), file=out)
+            else:
+                if watch:
+                    print("\x1b[2J\x1b[H", end="", file=out)
+                print(table(jobs, config.tz), file=out)
+            if not watch:
+                return
+            out.flush()
+            sleep(WATCH_EVERY)
+    except KeyboardInterrupt:
+        return
 
 
 def _local(value: datetime | None, tz: tzinfo) -> str:

@@ -1,4 +1,7 @@
-"""Due work: what the daemon starts now, and what it makes of the outcome.
+"""Due work → the workers: what the daemon starts now, and what it makes of the outcome.
+
+(`planning.due` decides what is due; this starts it and records a miss or a late post. A
+changed draft is `drafts_to_jobs`'s business, a publish left half done `interrupted`'s.)
 
 `Dispatcher.dispatch(now)` asks `due.work` what is due (publish, prepare ahead, or
 miss), starts it on the workers, and re-arms the alarm clock for the next instants. Between
@@ -13,7 +16,6 @@ an edit may be on its way through the watcher's quiet period.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -22,7 +24,7 @@ from pathlib import Path
 from publisher.clock import Clock
 from publisher.config.settings import Config
 from publisher.daemon.alarms import AlarmClock
-from publisher.daemon.sync import DraftSync, shown
+from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
@@ -43,7 +45,7 @@ LATE_NOTE = timedelta(minutes=1)
 # A due job whose draft, as last read, is not the version it was planned with: look again
 # this often, and have the file read again at most this often (seconds).
 RECHECK = timedelta(seconds=1)
-REREAD_EVERY = 5.0
+REREAD_EVERY = timedelta(seconds=5)
 
 
 class Dispatcher:
@@ -52,7 +54,7 @@ class Dispatcher:
     def __init__(
         self,
         runtime: Runtime,
-        sync: DraftSync,
+        drafts_to_jobs: DraftsToJobs,
         workers: Workers,
         alarms: AlarmClock,
         *,
@@ -61,7 +63,7 @@ class Dispatcher:
         on_stale: Callable[[set[Path]], None],
     ) -> None:
         self.rt = runtime
-        self.sync = sync
+        self.drafts_to_jobs = drafts_to_jobs
         self.workers = workers
         self.alarms = alarms
         self.clock = clock
@@ -69,7 +71,7 @@ class Dispatcher:
         self._on_stale = on_stale
         self._prepared: dict[str, tuple[str, datetime | None]] = {}
         self._late: dict[str, datetime] = {}  # job id -> the time it was due, when started late
-        self._reread: dict[str, float] = {}  # job id -> monotonic time of the next re-read
+        self._reread: dict[str, datetime] = {}  # job id -> when its file may be read again
         self._recheck = False
         self.dirty = True
         self.next_check = clock()
@@ -123,15 +125,16 @@ class Dispatcher:
         if work.action == "miss":
             self._miss(job, work.due)
             return
-        loaded = self.sync.drafts.get(job.draft)
+        loaded = self.drafts_to_jobs.drafts.get(job.draft)
         draft = loaded.draft if loaded is not None else None
         if draft is None or draft.fingerprint != job.fingerprint:
             # The draft as last read is not the job's version (a change the store could not
             # record): have the file read again, so the job is brought in line, and look
             # again soon; not at every step (the store may still be failing).
             self._recheck = True
-            if time.monotonic() >= self._reread.get(job.id, 0.0):
-                self._reread[job.id] = time.monotonic() + REREAD_EVERY
+            next_read = self._reread.get(job.id)
+            if next_read is None or now >= next_read:
+                self._reread[job.id] = now + REREAD_EVERY
                 self._on_stale({self.config.content_dir / job.draft})
             return
         self._reread.pop(job.id, None)
@@ -162,7 +165,7 @@ class Dispatcher:
         )
         if missed is not None:
             log.warning("%s step=publish: missed: %s", shown(missed), error)
-            self.sync.write_status(missed)
+            self.drafts_to_jobs.write_status(missed)
 
     def _prepare(self, job: Job, draft: Draft) -> Job:
         return containers.prepare(self.rt, job.id, draft)
@@ -189,7 +192,7 @@ class Dispatcher:
                 late = job.published_at - when
                 note = due.late_text(late, when, self.started_at, self.config.tz)
                 job = self.rt.store.update(job.id, error=note)
-                self.sync.write_status(job)
+                self.drafts_to_jobs.write_status(job)
             link = job.permalink or ""
             log.info("%s step=publish: published media=%s %s", shown(job), job.media_id, link)
         elif job.state in (State.RETRYING, State.FAILED, State.UNCONFIRMED, State.BLOCKED):

@@ -1,13 +1,15 @@
-"""`publisher retry DRAFT` and `publisher cancel DRAFT` (SPEC §2), with or without the daemon.
+"""The daemon's inbox: `publisher retry` / `cancel` handed to the running daemon, and the
+change they make to a job (SPEC §2).
 
-    submit(config, action, draft)   the CLI's entry: apply it, or hand it to the running daemon
-    apply(store, action, rel, ...)  the change itself, shared by both paths
-    pending(state_dir) / answer(...) the daemon's side of the hand-over
+    apply(store, action, rel, ...)   the change itself, made by whoever holds the state lock
+    post(...) / take_answer(...)     the command's side of the hand-over
+    serve(...) / clean(...)          the daemon's side
 
-Only the process holding the state lock may change jobs. With no daemon running, `submit`
-takes the lock and applies the request itself. When the daemon holds it, `submit` writes
-`state_dir/requests/<uuid>.json` ({"action", "draft"}) atomically and waits for the daemon to
-apply it: the daemon writes `<uuid>.done` ({"ok", "message"}) and deletes the request.
+Only the process holding the state lock may change jobs. With no daemon running the command
+takes the lock and calls `apply` itself (`commands.retry_cancel`). When the daemon holds it,
+the command `post`s `state_dir/requests/<uuid>.json` ({"action", "draft"}) atomically and
+waits; the daemon `serve`s it: applies it, writes `<uuid>.done` ({"ok", "message"}) and
+deletes the request; the command takes the answer.
 """
 
 from __future__ import annotations
@@ -22,15 +24,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
 from publisher.drafts import writeback
 from publisher.errors import (
     Problem,
     PublisherError,
-    StateLocked,
-    StoreError,
     UserError,
 )
 from publisher.job import CANCELLABLE, FINAL, GAVE_UP, RETRYABLE, Job, State, is_final
@@ -43,8 +42,7 @@ log = logging.getLogger(__name__)
 Action = Literal["retry", "cancel"]
 ACTIONS: tuple[Action, ...] = ("retry", "cancel")
 FOLDER = "requests"
-WAIT_SECONDS = 10.0
-# Answers nobody collected (the CLI was interrupted) are removed after this.
+# Answers nobody collected (the command was interrupted) are removed after this.
 STALE_AFTER = timedelta(hours=1)
 
 
@@ -56,46 +54,6 @@ class Request:
     action: str
     draft: str
     error: str | None = None
-
-
-def relative_draft(config: Config, draft: Path) -> str:
-    """Given a draft path as the user typed it (relative to the working folder, or
-    absolute), return it relative to content_dir. Raise UserError if it is outside."""
-    absolute = Path(draft).expanduser().absolute()
-    for base in (config.content_dir, config.content_dir.resolve()):
-        for candidate in (absolute, absolute.resolve()):
-            try:
-                return candidate.relative_to(base).as_posix()
-            except ValueError:
-                continue
-    raise UserError([Problem(str(draft), "", f"is not inside content_dir ({config.content_dir})")])
-
-
-def submit(
-    config: Config,
-    action: Action,
-    draft: Path,
-    *,
-    clock: Clock = system_clock,
-    sleep: Sleep = system_sleep,
-    wait: float = WAIT_SECONDS,
-) -> str:
-    """Given the config, "retry" or "cancel" and a draft path, carry the request out and
-    return the sentence saying what happened.
-
-    With no daemon running the job store is changed here and the status block written back;
-    otherwise the daemon applies it (see the module docstring) within `wait` seconds. Raise
-    UserError for a draft outside content_dir, one publisher has no job for, or a request
-    that does not fit the job's state (with the reason and what to do instead); StoreError if
-    the daemon does not answer in time (the request stays queued).
-    """
-    rel = relative_draft(config, draft)
-    try:
-        store = JobStore(config.state_dir, clock=clock, lock=True)
-    except StateLocked:
-        return _through_daemon(config, action, rel, clock=clock, sleep=sleep, wait=wait)
-    with store:
-        return apply(store, action, rel, config=config, now=clock())
 
 
 def apply(store: JobStore, action: str, rel: str, *, config: Config, now: datetime) -> str:
@@ -243,41 +201,36 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
 # --- the hand-over to a running daemon --------------------------------------------------
 
 
-def _through_daemon(
-    config: Config, action: Action, rel: str, *, clock: Clock, sleep: Sleep, wait: float
-) -> str:
-    folder = config.state_dir / FOLDER
+def post(state_dir: Path, action: Action, rel: str) -> str:
+    """Leave a request for the daemon that holds state_dir (written atomically); return its
+    id, for `take_answer`."""
+    folder = state_dir / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     request_id = uuid.uuid4().hex
     body = json.dumps({"action": action, "draft": rel}).encode()
     atomicfile.write_bytes(folder / f"{request_id}.json", body)
-    done = folder / f"{request_id}.done"
-    deadline = time.monotonic() + wait
-    while True:
-        answer = _read_answer(done)
-        if answer is not None:
-            done.unlink(missing_ok=True)
-            ok, message = answer
-            if not ok:
-                raise UserError([Problem(rel, "", message)])
-            return message
-        if time.monotonic() >= deadline:
-            raise StoreError(
-                f"the daemon holds {config.state_dir} but did not answer within {wait:g} s; "
-                f"the request stays in {folder / (request_id + '.json')} and is applied when "
-                "the daemon gets to it (`publisher status` shows the outcome)"
-            )
-        sleep(0.05)
+    return request_id
 
 
-def _read_answer(path: Path) -> tuple[bool, str] | None:
+def request_path(state_dir: Path, request_id: str) -> Path:
+    """Where a posted request waits until the daemon takes it."""
+    return state_dir / FOLDER / f"{request_id}.json"
+
+
+def take_answer(state_dir: Path, request_id: str) -> tuple[bool, str] | None:
+    """The daemon's answer to a request (ok, the sentence for the user), removed once read;
+    None while there is none yet."""
+    path = state_dir / FOLDER / f"{request_id}.done"
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
     except ValueError:
-        return False, "the daemon's answer could not be read"
-    return bool(data.get("ok")), str(data.get("message", ""))
+        answer = False, "the daemon's answer could not be read"
+    else:
+        answer = bool(data.get("ok")), str(data.get("message", ""))
+    path.unlink(missing_ok=True)
+    return answer
 
 
 def pending(state_dir: Path) -> list[Request]:
@@ -341,7 +294,9 @@ def serve(
 
 
 def clean(state_dir: Path, now: Callable[[], float] = time.time) -> int:
-    """Remove answers older than STALE_AFTER that nobody collected; return how many."""
+    """Remove answers older than STALE_AFTER that nobody collected; return how many.
+    `now` is the wall clock the files' modification times are written by (not the daemon's
+    injected clock, which a test may have moved anywhere)."""
     removed = 0
     cutoff = now() - STALE_AFTER.total_seconds()
     for path in (state_dir / FOLDER).glob("*.done"):

@@ -1,69 +1,57 @@
-"""`publisher run` (the daemon) and `publisher plan`.
+"""The daemon: its main loop, and what it wires together (`publisher run` starts it).
 
 `Daemon` owns the watcher, the alarm clock (APScheduler) and the workers, and wires them to
 the job store through one main loop. The deciding is done elsewhere, by pure functions
-(`reconciler`); the loop gathers what happened, asks, and carries out the answer:
+(`planning`); the loop gathers what happened, asks, and carries out the answer:
 
     watcher (changed paths) ─┐
-    alarms, heartbeat ───────┼─► wake ─► main loop ─► sync: drafts → jobs, status blocks
-    workers (task ended) ────┤                     ─► dispatcher: due work → workers
-    signals, requests/ ──────┘                     ─► watchdog keep-alive
+    alarms, heartbeat ───────┼─► wake ─► main loop ─► drafts_to_jobs: jobs, status blocks
+    workers (task ended) ────┤                     ─► inbox: retry / cancel requests
+    signals, requests/ ──────┘                     ─► chores: accounts, archive, rescan
+                                                   ─► dispatcher: due work → workers
+                                                   ─► watchdog keep-alive
 
 Only the main thread changes jobs that no worker holds; a worker changes only the job it
 runs (through `publishing`). Signal handlers, the watcher, the alarms and the workers only
 queue a message and set the wake event. The job store is the truth: at start the jobs left
-in the middle of a publish are reconciled first (`recovery`), then every draft is read again
-and the alarms are rebuilt from the store.
+in the middle of a publish are taken over first (`interrupted`), then every draft is read
+again and the alarms are rebuilt from the store. The rest of the daemon: `blocked` (which
+accounts wait), `reload` (a new config.yaml), `chores` (what runs every N seconds).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
-import signal
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
-from publisher import logs
 from publisher.clock import Clock, system_clock
-from publisher.commands import plan as planview
-from publisher.config import settings as config_module
 from publisher.config.settings import Config
-from publisher.daemon import inbox as requests
-from publisher.daemon import recovery
+from publisher.daemon import blocked as blocking
+from publisher.daemon import inbox, interrupted, reload
 from publisher.daemon.alarms import AlarmClock
+from publisher.daemon.chores import Chores
 from publisher.daemon.dispatcher import Dispatcher
+from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.sdnotify import Notifier
-from publisher.daemon.sync import DraftSync
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
-from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
-from publisher.errors import (
-    ApiError,
-    AuthFailed,
-    ConfigError,
-    PublisherError,
-    StateLocked,
-    StoreCorrupt,
-)
+from publisher.errors import PublisherError
 from publisher.job import State
-from publisher.planning import reconciler
 from publisher.publishing.runtime import Runtime, account_token
-from publisher.store import jobstore
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
+# The chores' periods, in seconds of the daemon's clock.
 ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
+FIRST_ARCHIVE = 60.0  # seconds after start: not in the way of the first scan
+RESCAN_EVERY = 180.0
 
 
 def tokenless(config: Config) -> dict[str, str]:
@@ -94,7 +82,7 @@ class Daemon:
         notifier: Notifier | None = None,
         heartbeat: float = 1.0,
         quiet: float = 0.5,
-        rescan_every: float = 180.0,
+        rescan_every: float = RESCAN_EVERY,
         account_check_every: float = ACCOUNT_CHECK_EVERY,
         stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
@@ -106,7 +94,7 @@ class Daemon:
         self.heartbeat = heartbeat
         self.stop_timeout = stop_timeout
         self.account_check_every = account_check_every
-        self._quiet, self._rescan_every = quiet, rescan_every
+        self._quiet = quiet
         self._wake = threading.Event()
         self._inbox: queue.SimpleQueue[set[Path] | Done] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -114,23 +102,29 @@ class Daemon:
         self.blocked: dict[str, str] = {}  # account -> why its drafts are blocked
         self._failing = ""  # the last failure of a step, logged once
         self._orphans: set[str] = set()  # jobs a task left in state publishing
-        self._next_adopt = 0.0
-        self._next_account_check = time.monotonic() + account_check_every
-        self._next_archive = time.monotonic() + 60.0
-        self._config_seen = _file_key(config.config_path), _digest(config.config_path)
+        self.config_file = reload.ConfigFile(config.config_path)
         self.workers = Workers(self._task_done)
         self.alarms = AlarmClock(self.wake, heartbeat=heartbeat)
-        self.sync = DraftSync(config, runtime.store, clock)
+        self.drafts_to_jobs = DraftsToJobs(config, runtime.store, clock)
         self.dispatcher = Dispatcher(
             runtime,
-            self.sync,
+            self.drafts_to_jobs,
             self.workers,
             self.alarms,
             clock=clock,
             started_at=clock(),
             on_stale=self._paths_changed,
         )
-        self.watcher = self._new_watcher()
+        self.watcher = self._new_watcher(config.content_dir)
+        self.chores = Chores(clock)
+        self.chores.every("account check", account_check_every, self._check_accounts)
+        # At most once a heartbeat while the store keeps failing under it.
+        self.chores.every(
+            "orphan take-over", heartbeat, self._adopt_orphans, first=0.0, only_if=self._has_orphans
+        )
+        self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
+        self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
+        self.chores.every("rescan", rescan_every, self._rescan)
 
     # --- other threads and signals: only flags, messages and the wake event ---------------
 
@@ -153,35 +147,31 @@ class Daemon:
         self._inbox.put(done)
         self._wake.set()
 
-    def _new_watcher(self, content_dir: Path | None = None) -> Watcher:
+    def _new_watcher(self, content_dir: Path) -> Watcher:
         return Watcher(
-            content_dir or self.config.content_dir,
+            content_dir,
             self._paths_changed,
             quiet=self._quiet,
-            rescan_every=self._rescan_every,
             fingerprint=statusblock.fingerprint,
         )
 
     # --- start, serve, stop -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Reconcile the jobs left mid-publish, start watching, read every draft, plan, arm
+        """Take over the jobs left mid-publish, start watching, read every draft, plan, arm
         the alarms, then tell systemd we are ready. Raise OSError if content_dir cannot be
         watched."""
         self.notifier.status("reconciling interrupted publishes")
-        recovery.resume(self.rt, self.workers, keep_waiting=self._still_starting)
+        interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
-        self.blocked = tokenless(self.config)
-        for job in self.store.all():
-            if job.state is State.BLOCKED and job.account and job.account not in self.blocked:
-                self.blocked[job.account] = job.error or f"account {job.account} is blocked"
+        self.blocked = blocking.at_start(tokenless(self.config), self.store.all())
         self.watcher.start()  # before the scan: a change in between is then not lost
-        self.dispatcher.changed(self.sync.scan_all(self.blocked, self._publishing()))
-        self._check_accounts(force=True)
+        self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
+        self._ask_accounts()
         self.alarms.start()
         self.dispatcher.dispatch(self.clock())
         waiting = sum(1 for job in self.store.all() if job.state is State.SCHEDULED)
-        summary = f"watching {len(self.sync.drafts)} draft(s), {waiting} scheduled"
+        summary = f"watching {len(self.drafts_to_jobs.drafts)} draft(s), {waiting} scheduled"
         log.info("ready: %s in %s", summary, self.config.content_dir)
         self.notifier.ready(summary)
 
@@ -209,28 +199,19 @@ class Daemon:
                 self._failing = text
 
     def step(self) -> None:
-        """One round: config, file changes, finished tasks, requests, account checks, due
-        work, housekeeping, the watchdog keep-alive."""
+        """One round: config, file changes, finished tasks, requests, the chores whose time
+        has come, due work, the watchdog keep-alive."""
         if self._reload.is_set():
             self._reload.clear()
             self.reload("SIGHUP")
-        elif self._config_changed():
+        elif self.config_file.changed():
             self.reload("config.yaml changed")
         paths = self._drain()
         if paths:
             self.on_paths(paths)
-        applied = requests.serve(
-            self.store, self.config, now=self.clock(), busy=self._publishing().__contains__
-        )
-        if applied:  # a retry is planned again; a cancel may free a slot
-            present = {rel: self.sync.drafts[rel] for rel in applied if rel in self.sync.drafts}
-            changed = self.sync.apply(present, set(), self.blocked, self._publishing())
-            self.dispatcher.changed(changed)
-        self._check_accounts()
-        self._adopt_orphans()
-        now = self.clock()
-        self.dispatcher.dispatch(now, stopping=self._stop.is_set())
-        self._housekeeping(now)
+        self._serve_inbox()
+        self.chores.run_due()
+        self.dispatcher.dispatch(self.clock(), stopping=self._stop.is_set())
         if self.healthy():
             self.notifier.watchdog()
 
@@ -238,9 +219,9 @@ class Daemon:
         """True when no task runs and no message waits (tests drive `step()` until then)."""
         return not self.workers.tasks() and self._inbox.empty()
 
-    def shutdown(self) -> int:
+    def shutdown(self) -> None:
         """Stop taking work, let the publishes in flight finish (up to stop_timeout), close
-        everything; return the exit status (0)."""
+        everything."""
         self.notifier.stopping()
         self._stop.set()
         log.info("stopping: no new work; waiting for publishes in flight")
@@ -253,7 +234,6 @@ class Daemon:
             )
         self.rt.close()
         log.info("stopped")
-        return 0
 
     def healthy(self) -> bool:
         """True while the watcher, the alarm clock and the workers all work (the condition
@@ -270,7 +250,8 @@ class Daemon:
     def on_paths(self, paths: Iterable[Path]) -> None:
         """Given changed paths (drafts and media, existing or deleted), bring their jobs in
         line. The watcher's deliveries come here through the main loop."""
-        self.dispatcher.changed(self.sync.on_paths(paths, self.blocked, self._publishing()))
+        changed = self.drafts_to_jobs.on_paths(paths, self.blocked, self._publishing())
+        self.dispatcher.changed(changed)
 
     def _publishing(self) -> set[str]:
         return self.workers.busy("publish", "reconcile")
@@ -296,89 +277,79 @@ class Daemon:
         if job is None:
             return set()
         if task.kind in ("publish", "reconcile") and job.state is State.PUBLISHING:
-            self._orphans.add(job.id)  # its end could not be recorded: see _adopt_orphans
+            self._orphans.add(job.id)  # its end could not be recorded: taken over by a chore
         # A task that raised was logged by the worker (with its traceback), and a publish
         # records its own internal errors on the job: nothing more to say here.
         if done.error is None and task.kind in ("publish", "reconcile") and done.result:
             self.dispatcher.outcome(job)
             if job.state is State.BLOCKED:
-                why = f"account {job.account}: {job.error}; its drafts move on once it is fixed"
-                self._block(job.account, why)
-        return self.sync.deferred.pop(task.key, set())
+                self._block(job.account, blocking.because_of(job))
+        return self.drafts_to_jobs.deferred.pop(task.key, set())
+
+    def _serve_inbox(self) -> None:
+        """Apply the retry and cancel requests waiting in state_dir/requests/."""
+        applied = inbox.serve(
+            self.store, self.config, now=self.clock(), busy=self._publishing().__contains__
+        )
+        if applied:  # a retry is planned again; a cancel may free a slot
+            known = self.drafts_to_jobs.drafts
+            present = {rel: known[rel] for rel in applied if rel in known}
+            changed = self.drafts_to_jobs.apply(present, set(), self.blocked, self._publishing())
+            self.dispatcher.changed(changed)
+
+    # --- chores --------------------------------------------------------------------------
+
+    def _has_orphans(self) -> bool:
+        return bool(self._orphans)
 
     def _adopt_orphans(self) -> None:
-        """A job a task left in state publishing (a store write failed under it, say a full
-        disk) has nobody working on it: take it over like a dead process's leftover
-        (reconciled, or queued again), at most once a heartbeat while the store fails."""
-        if not self._orphans or time.monotonic() < self._next_adopt:
-            return
-        self._next_adopt = time.monotonic() + self.heartbeat
-        busy = self.workers.busy()
-        jobs = [
-            job
-            for job_id in sorted(self._orphans - busy)
-            if (job := self.store.get(job_id)) is not None and job.state is State.PUBLISHING
-        ]
-        self._orphans.clear()
-        try:
-            found = recovery.take_over(self.rt, self.workers, jobs, complete=False)
-        except Exception:
-            self._orphans.update(job.id for job in jobs)
-            raise
-        for job in found.requeue:
-            requeued = self.store.get(job.id)
-            if requeued is not None:
-                self.sync.write_status(requeued)
+        for job in interrupted.take_over_orphans(self.rt, self.workers, self._orphans):
+            self.drafts_to_jobs.write_status(job)
         self.dispatcher.changed()
 
-    # --- accounts ------------------------------------------------------------------------
+    def _rescan(self) -> None:
+        self.watcher.rescan()  # the current watcher: a reload may have replaced it
+
+    def _archive(self) -> None:
+        try:
+            moved = self.store.archive(self.clock(), self.config.archive_after)
+        except (PublisherError, OSError) as exc:
+            log.warning("housekeeping: %s", exc)
+            return
+        if moved:
+            log.info("archived %d finished job(s)", moved)
+
+    def _clean_inbox(self) -> None:
+        try:
+            inbox.clean(self.config.state_dir)
+        except OSError as exc:
+            log.warning("housekeeping: %s", exc)
+
+    # --- accounts (see `blocked`) ------------------------------------------------------------
 
     def _block(self, account: str, reason: str) -> None:
         if self.blocked.get(account) == reason:
             return
         self.blocked[account] = reason
-        changed = self.sync.reclassify(self.blocked, self._publishing(), account)
+        changed = self.drafts_to_jobs.reclassify(self.blocked, self._publishing(), account)
         self.dispatcher.changed(changed)
 
-    def _check_accounts(self, *, force: bool = False) -> None:
-        """Every few minutes (and at start, and after a reload) ask Instagram whether the
-        blocked accounts that have a token can publish again."""
-        if not force and time.monotonic() < self._next_account_check:
+    def _check_accounts(self) -> None:
+        """The periodic chore: a token kept in a file may have been fixed (then reload, which
+        asks again), else ask Instagram about the blocked accounts."""
+        if self.blocked and blocking.tokens_changed(self.config, self.blocked):
+            self.reload("an access token changed")
             return
-        self._next_account_check = time.monotonic() + self.account_check_every
-        if not force and self.blocked and self._tokens_changed():
-            self.reload("an access token changed")  # which checks the accounts again
-            return
+        self._ask_accounts()
+
+    def _ask_accounts(self) -> None:
+        """Ask Instagram, on the workers, whether the blocked accounts that have a token can
+        publish again (at start, after a reload, and every account_check_every)."""
         without_token = tokenless(self.config)
-        for account in list(self.blocked):
-            if account in without_token or account not in self.config.accounts:
-                continue
-            work = partial(self._ask_account, account)
+        for account in blocking.to_ask(self.blocked, without_token, self.config.accounts):
+            work = partial(blocking.ask, self.rt, account)
             self.workers.start(f"account:{account}", "check", account, work)
-
-    def _tokens_changed(self) -> bool:
-        """True when a blocked account's token is no longer the one we hold: a token kept in
-        a file (access_token_file) is read with the config, so read it again."""
-        try:
-            fresh = config_module.load(self.config.config_path)
-        except ConfigError:
-            return False  # reported when the config is reloaded
-        return any(
-            name in fresh.accounts
-            and name in self.config.accounts
-            and fresh.token(name) != self.config.token(name)
-            for name in self.blocked
-        )
-
-    def _ask_account(self, account: str) -> str | None:
-        """A worker's account check: None if the token works, else why not."""
-        try:
-            self.rt.client(account).me()
-        except AuthFailed as exc:
-            return f"account {account}: {exc.describe()}"
-        except ApiError as exc:
-            return f"account {account} could not be checked: {exc.describe()}"
-        return None
+        self.chores.restart("account check")
 
     def _account_checked(self, account: str, done: Done) -> None:
         if done.error is not None or account not in self.blocked:
@@ -388,61 +359,23 @@ class Daemon:
             return
         log.info("account %s: the token works again; its blocked drafts move on", account)
         del self.blocked[account]
-        changed = self.sync.reclassify(self.blocked, self._publishing(), account)
+        changed = self.drafts_to_jobs.reclassify(self.blocked, self._publishing(), account)
         self.dispatcher.changed(changed)
 
-    # --- config and housekeeping -------------------------------------------------------------
-
-    def _config_changed(self) -> bool:
-        key = _file_key(self.config.config_path)
-        if key == self._config_seen[0]:
-            return False
-        digest = _digest(self.config.config_path)
-        changed = digest is not None and digest != self._config_seen[1]
-        self._config_seen = key, self._config_seen[1]
-        return changed
+    # --- config (see `reload`) ---------------------------------------------------------------
 
     def reload(self, why: str) -> bool:
         """Read config.yaml again; on success re-plan everything with it and return True.
-        An invalid file is logged, problem by problem, and the old config stays."""
+        A config the daemon cannot switch to is logged, and the old config stays."""
         self.notifier.reloading()
-        path = self.config.config_path
-        self._config_seen = _file_key(path), _digest(path)
-        try:
-            new = config_module.load(path)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("config not reloaded (%s): %s", why, problem)
-            log.error("config not reloaded: keeping the previous one until the file is fixed")
-            self.notifier.ready("config.yaml invalid; running on the previous one")
+        self.config_file.seen()
+        accepted = reload.accept(
+            self.config, why, rt=self.rt, new_watcher=self._new_watcher, notifier=self.notifier
+        )
+        if accepted is None:
             return False
-        if new.state_dir != self.config.state_dir:
-            # This process holds the old store; taking a new one while running would let
-            # another process publish the same drafts from the old one.
-            log.error(
-                "config not reloaded (%s): state_dir changed (%s -> %s); it cannot change "
-                "while publisher runs: restart publisher to use it",
-                why,
-                self.config.state_dir,
-                new.state_dir,
-            )
-            self.notifier.ready("config.yaml changed state_dir; running on the previous one")
-            return False
-        watcher = None
-        if new.content_dir != self.config.content_dir:
-            # Watched and locked first: a folder that cannot be watched, or that another
-            # publisher process uses, keeps the previous config whole.
-            watcher = self._new_watcher(new.content_dir)
-            try:
-                watcher.start()
-            except OSError as exc:
-                return self._not_reloaded(why, new, exc.strerror or str(exc))
-            try:
-                self.rt.relock_content(new.content_dir)
-            except StateLocked as exc:
-                watcher.stop()
-                return self._not_reloaded(why, new, str(exc))
-        old, self.config = self.config, new
+        old, new = self.config, accepted.config
+        self.config = new
         try:
             self.rt.reload(new)
         except (OSError, PublisherError) as exc:
@@ -451,142 +384,16 @@ class Daemon:
                 "are still served the old way until this is fixed",
                 exc,
             )
-        self.sync.reset(new)
-        if watcher is not None:
+        self.drafts_to_jobs.reset(new)
+        if accepted.watcher is not None:
             self.watcher.stop()
-            self.watcher = watcher
-        kept = {
-            name: reason
-            for name, reason in self.blocked.items()
-            if name in new.accounts and name not in tokenless(old)
-        }
-        self.blocked = {**tokenless(new), **kept}
-        log.info("config reloaded (%s): planning again", why)
-        self.dispatcher.changed(self.sync.scan_all(self.blocked, self._publishing()))
-        self._check_accounts(force=True)
-        self.notifier.ready(f"config reloaded; watching {len(self.sync.drafts)} draft(s)")
-        return True
-
-    def _not_reloaded(self, why: str, new: Config, reason: str) -> bool:
-        log.error(
-            "config not reloaded (%s): cannot use content_dir %s: %s; keeping the previous "
-            "one until the file is fixed",
-            why,
-            new.content_dir,
-            reason,
+            self.watcher = accepted.watcher
+        self.blocked = blocking.after_reload(
+            self.blocked, tokenless(old), tokenless(new), new.accounts
         )
-        self.notifier.ready("config.yaml invalid; running on the previous one")
-        return False
-
-    def _housekeeping(self, now: datetime) -> None:
-        if time.monotonic() < self._next_archive:
-            return
-        self._next_archive = time.monotonic() + ARCHIVE_EVERY
-        try:
-            moved = self.store.archive(now, self.config.archive_after)
-            if moved:
-                log.info("archived %d finished job(s)", moved)
-            requests.clean(self.config.state_dir)
-        except (PublisherError, OSError) as exc:
-            log.warning("housekeeping: %s", exc)
-
-
-def _file_key(path: Path) -> tuple[int, int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
-def _digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-# --- the commands ----------------------------------------------------------------------------
-
-
-def plan_text(config: Config, *, clock: Clock = system_clock) -> str:
-    """Given a config, return the text of `publisher plan`: the jobs as the daemon left them
-    (read without the lock, so it works while the daemon runs) and every draft under
-    content_dir, planned the way the daemon would plan them now."""
-    now = clock()
-    jobs = jobstore.read_jobs(config.state_dir)
-    by_rel = {job.draft: job for job in jobs}
-    loaded = {
-        item.rel: item
-        for item in (drafts.load(path, config) for path in drafts.discover(config.content_dir))
-    }
-    blocked = tokenless(config)
-    for job in jobs:
-        if job.state is State.BLOCKED and job.account:
-            blocked.setdefault(job.account, job.error or "blocked")
-    changes = [
-        change
-        for rel, item in loaded.items()
-        if (change := reconciler.target(item, by_rel.get(rel), blocked)) is not None
-    ]
-    _pending, _projected, plan = reconciler.schedule(loaded, jobs, changes, config, now)
-    return planview.render(jobs, plan, config, now)
-
-
-def run(config_path: Path, *, verbose: bool) -> int:
-    """`publisher run`: the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads
-    the config. Return the exit status: 0 after a clean stop, 2 for an invalid config or a
-    state_dir another process holds, 1 when content_dir cannot be watched."""
-    logs.setup(verbose)
-    if not verbose:
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    try:
-        config = config_module.load(config_path)
-        runtime = Runtime.open(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
-    except (StateLocked, StoreCorrupt) as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"publisher: cannot start: {exc}", file=sys.stderr)
-        return 1
-    daemon = Daemon(config, runtime, notifier=Notifier())
-    previous = _install_signals(daemon)
-    try:
-        try:
-            daemon.start()
-        except OSError as exc:
-            print(
-                f"publisher: cannot watch {config.content_dir}: {exc.strerror or exc} (raise "
-                "fs.inotify.max_user_watches / max_user_instances if the limit is reached)",
-                file=sys.stderr,
-            )
-            daemon.shutdown()
-            return 1
-        daemon.serve()
-        return daemon.shutdown()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-_Handler = Callable[[int, FrameType | None], object] | int | None
-
-
-def _install_signals(daemon: Daemon) -> dict[int, _Handler]:
-    """SIGTERM/SIGINT ask the daemon to stop, SIGHUP to reload; the handlers only set flags.
-    Return the handlers they replaced."""
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        daemon.request_stop()
-
-    def reload(_signum: int, _frame: FrameType | None) -> None:
-        daemon.request_reload()
-
-    previous: dict[int, _Handler] = {}
-    for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
-        previous[signum] = signal.signal(signum, handler)
-    return previous
+        log.info("config reloaded (%s): planning again", why)
+        self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
+        self._ask_accounts()
+        drafts = len(self.drafts_to_jobs.drafts)
+        self.notifier.ready(f"config reloaded; watching {drafts} draft(s)")
+        return True

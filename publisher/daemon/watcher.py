@@ -5,12 +5,13 @@ rename, a create and a delete), early (a half-written file), twice, or not at al
 inotify queue). So the event handler only notes "look at this path again"; a debounce thread
 reads the path once it has been quiet for `quiet` seconds, reads it again one quiet period
 later, and delivers it only when both reads agree and differ from what it delivered before.
-A full scan every `rescan_every` seconds notes whatever the events missed.
+A full scan notes whatever the events missed; it runs when asked (`rescan()`): by the daemon
+every few minutes on its clock (`chores`), and at once when the inotify queue overflowed.
 
 What "the same" means: a draft (`*.yaml`, `*.yml`) is compared by `fingerprint(bytes)` — the
 daemon passes `statusblock.fingerprint`, which leaves out the `status:` block, so our own
 write-backs are never delivered. Any other file is media, compared by inode, size and
-modification time (videos are too big to hash twice per change).
+modification time (`observe`). Which paths are quiet and stable is `debounce`'s books.
 
 The paths are filtered here, not with watchdog's patterns: watchdog 7 matches patterns
 against the whole path, so `*.yaml` silently matches nothing (RELIABILITY.md §2.2).
@@ -19,14 +20,11 @@ against the whole path, so `*.yaml` silently matches nothing (RELIABILITY.md §2
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 
 from watchdog.events import (
@@ -45,21 +43,24 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from publisher import yamlsafe
+from publisher.daemon.debounce import Debounce
+from publisher.daemon.observe import (
+    GONE,
+    Observation,
+    Signature,
+    is_draft_name,
+    observe,
+    scan,
+    sha256_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
-DRAFT_SUFFIXES = (".yaml", ".yml")
-# Larger files are not drafts (yamlsafe refuses them): watched by signature, never read whole.
-MAX_DRAFT_BYTES = yamlsafe.MAX_BYTES
 # Names editors and downloaders use while saving: Vim's backup `post.yaml~` and its
 # write-test file `4913`, Emacs' `#post.yaml#`, partial downloads. Dotfiles (`.post.yaml.swp`,
 # gedit's `.goutputstream-*`, our own `.name.*.publisher-tmp`) are hidden, so ignored anyway.
 _TEMP_SUFFIXES = ("~", ".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload")
 _TEMP_NAMES = ("4913",)
-# A modified file is not read as final before its writer closes it (IN_CLOSE_WRITE), unless
-# it stays silent this many quiet periods (a writer that never closes, a lost close event).
-_OPEN_WRITER_QUIETS = 10
 # The debounce thread wakes at least this often, so an injected clock is noticed.
 _MAX_WAIT = 1.0
 _OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
@@ -85,43 +86,6 @@ def relevant(relative: PurePath) -> bool:
     return True
 
 
-def is_draft_name(name: str) -> bool:
-    """Return True when a file name has a draft's suffix (its contents are compared)."""
-    return name.lower().endswith(DRAFT_SUFFIXES)
-
-
-def sha256_fingerprint(data: bytes) -> str:
-    """The default fingerprint: the sha256 hex of the whole file."""
-    return hashlib.sha256(data).hexdigest()
-
-
-Signature = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
-
-
-@dataclass(frozen=True)
-class _Observation:
-    """One read of a path. `fingerprint` None means the path does not exist (as a file)."""
-
-    fingerprint: str | None
-    signature: Signature | None = None
-
-
-_GONE = _Observation(None)
-
-
-@dataclass
-class _Pending:
-    """A path with unsettled events. `group` is shared by paths that must be delivered in one
-    call (the two sides of a rename)."""
-
-    due: float
-    generation: int = 0
-    last_read: _Observation | None = None  # the read since the last event, if any
-    stable: bool = False
-    writing_since: float | None = None  # modified, and its writer has not closed it yet
-    group: set[Path] = field(default_factory=set)
-
-
 class Watcher:
     """Owns a watchdog observer (recursive on content_dir) and a debounce thread, and calls
     `on_change(paths)` with absolute paths that changed, were created or were deleted.
@@ -132,6 +96,10 @@ class Watcher:
     together come in one call, and both sides of a rename always do. A path in the set that
     no longer exists was deleted (it had been delivered or seen at start before).
     `is_relevant` receives paths relative to content_dir (default: `relevant`).
+
+    `clock` measures quietness, and stays `time.monotonic` in the daemon: a file is quiet
+    when its real writer has stopped writing for `quiet` real seconds, which a test clock
+    standing still (or jumping hours) says nothing about.
     """
 
     def __init__(
@@ -140,7 +108,6 @@ class Watcher:
         on_change: Callable[[set[Path]], None],
         *,
         quiet: float = 0.5,
-        rescan_every: float = 180.0,
         fingerprint: Callable[[bytes], str] | None = None,
         is_relevant: Callable[[PurePath], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -149,20 +116,18 @@ class Watcher:
         self._root = Path(os.path.abspath(content_dir))
         self._on_change = on_change
         self._quiet = quiet
-        self._rescan_every = rescan_every
         self._fingerprint = fingerprint or sha256_fingerprint
         self._is_relevant = is_relevant or relevant
         self._clock = clock
         self._condition = threading.Condition()
         # Guarded by _condition: the observer thread notes, the debounce thread settles.
-        self._pending: dict[Path, _Pending] = {}
+        self._pending = Debounce(quiet)
         self._dirty_folders: list[set[Path]] = []
         self._rescan_requested = False
         self._stopping = False
         # What on_change last received for each existing path (or what start() saw).
-        self._delivered: dict[Path, _Observation] = {}
+        self._delivered: dict[Path, Observation] = {}
         self._warned: set[Path] = set()  # only the debounce thread (and start) touch it
-        self._next_rescan = 0.0
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
         self._overflow_hook = _OverflowHook(self.rescan)
@@ -186,13 +151,12 @@ class Watcher:
         logging.getLogger(_OVERFLOW_LOGGER).addFilter(self._overflow_hook)
         # The baseline comes after the watch starts: a change in between is then both seen
         # here and noted as an event, never neither.
-        found = self._scan_folder(self._root)
+        found = self._scan(self._root)
         baseline = {path: self._observe(path) for path in found}
         with self._condition:
             self._delivered.update(
                 (path, seen) for path, seen in baseline.items() if seen.fingerprint is not None
             )
-            self._next_rescan = self._clock() + self._rescan_every
         self._thread = threading.Thread(target=self._run, name="publisher-watcher", daemon=True)
         self._thread.start()
 
@@ -225,7 +189,7 @@ class Watcher:
         )
 
     def rescan(self) -> None:
-        """Ask for a full scan of content_dir now (it also runs every `rescan_every` s).
+        """Ask for a full scan of content_dir now (the daemon asks every few minutes).
         Returns at once; differences are delivered like any other change."""
         with self._condition:
             self._rescan_requested = True
@@ -258,32 +222,12 @@ class Watcher:
         self, paths: Iterable[Path], *, writing: bool | None, delay: float | None = None
     ) -> None:
         """Mark paths as changed; relevant ones are read again after a quiet period and
-        delivered together (one group). `writing` True: a writer has the file open; False: it
-        closed it; None: unknown, keep what we knew."""
+        delivered together (one group). `writing`: see `Debounce.note`."""
         wanted = [path for path in paths if self._wants(path)]
         if not wanted:
             return
         with self._condition:
-            now = self._clock()
-            due = now + (self._quiet if delay is None else delay)
-            group: set[Path] = set()
-            for path in wanted:
-                entry = self._pending.get(path)
-                if entry is None:
-                    entry = self._pending[path] = _Pending(due=due)
-                group |= entry.group | {path}
-                entry.due = due
-                entry.generation += 1
-                entry.last_read = None
-                entry.stable = False
-                if writing is True and entry.writing_since is None:
-                    entry.writing_since = now
-                elif writing is False:
-                    entry.writing_since = None
-            # Every member of a joined group may have come from another group: join them all.
-            for member in group:
-                if member in self._pending:
-                    self._pending[member].group = group
+            self._pending.note(wanted, now=self._clock(), writing=writing, delay=delay)
             self._condition.notify_all()
 
     def _wants(self, path: Path) -> bool:
@@ -313,66 +257,29 @@ class Watcher:
             if self._stopping:
                 return False
             now = self._clock()
-            rescan = self._rescan_requested or now >= self._next_rescan
+            rescan, self._rescan_requested = self._rescan_requested, False
             folders, self._dirty_folders = self._dirty_folders, []
-            due = {
-                path: entry.generation
-                for path, entry in self._pending.items()
-                if not entry.stable and entry.due <= now
-            }
+            due = self._pending.due(now)
             if not (rescan or folders or due):
                 self._condition.wait(self._wait_time(now))
                 return True
-            if rescan:
-                self._rescan_requested = False
-                self._next_rescan = now + self._rescan_every
         if rescan:
             self._rescan()
         for group in folders:
             self._note_folders(group)
         reads = {path: self._observe(path) for path in due}
         with self._condition:
-            self._settle(reads, due)
-            batch = self._take_settled()
+            self._pending.settle(reads, due, self._clock())
+            batch = self._pending.take_settled()
         if batch:
             self._deliver(batch)
         return True
 
     def _wait_time(self, now: float) -> float:
-        deadlines = [self._next_rescan]
-        deadlines += [entry.due for entry in self._pending.values() if not entry.stable]
-        return min(max(0.0, min(deadlines) - now), _MAX_WAIT)
+        next_due = self._pending.next_due()
+        return _MAX_WAIT if next_due is None else min(max(0.0, next_due - now), _MAX_WAIT)
 
-    def _settle(self, reads: dict[Path, _Observation], generations: dict[Path, int]) -> None:
-        """Compare each read with the previous one (under the lock)."""
-        now = self._clock()
-        for path, seen in reads.items():
-            entry = self._pending.get(path)
-            if entry is None or entry.generation != generations[path]:
-                continue  # an event came in while we read: that read is already stale
-            open_for = None if entry.writing_since is None else now - entry.writing_since
-            writer_open = open_for is not None and open_for < self._quiet * _OPEN_WRITER_QUIETS
-            if entry.last_read == seen and not writer_open:
-                entry.stable = True
-            else:
-                entry.last_read = seen
-                entry.due = now + self._quiet
-
-    def _take_settled(self) -> dict[Path, _Observation]:
-        """Remove and return the paths whose whole group is stable (under the lock)."""
-        settled: dict[Path, _Observation] = {}
-        for path, entry in list(self._pending.items()):
-            if path in settled or not entry.stable:
-                continue
-            members = [self._pending[m] for m in entry.group if m in self._pending]
-            if all(member.stable for member in members):
-                for member_path in entry.group:
-                    member = self._pending.pop(member_path, None)
-                    if member is not None and member.last_read is not None:
-                        settled[member_path] = member.last_read
-        return settled
-
-    def _deliver(self, settled: dict[Path, _Observation]) -> None:
+    def _deliver(self, settled: dict[Path, Observation]) -> None:
         if not self._root.is_dir():
             # The whole folder went (unmounted, moved away): that is not the user deleting
             # every draft. Deliver nothing; is_alive() turns False and the daemon restarts.
@@ -414,14 +321,14 @@ class Watcher:
     def _rescan(self) -> None:
         """Note every relevant file whose signature differs from what was delivered, and
         every delivered path that is gone."""
-        found = self._scan_folder(self._root)
+        found = self._scan(self._root)
         with self._condition:
             known = dict(self._delivered)
-            pending = set(self._pending)
+            pending = self._pending.paths()
         changed = [
             path
             for path, signature in found.items()
-            if path not in pending and (known.get(path) or _GONE).signature != signature
+            if path not in pending and (known.get(path) or GONE).signature != signature
         ]
         gone = [path for path in known if path not in found and path not in pending]
         for path in changed + gone:
@@ -437,63 +344,25 @@ class Watcher:
         """A folder appeared, went or was renamed: note its files, old and new, as one group."""
         paths: set[Path] = set()
         for folder in folders:
-            paths.update(self._scan_folder(folder))
+            paths.update(self._scan(folder))
             with self._condition:
                 paths.update(p for p in self._delivered if p.is_relative_to(folder))
-                paths.update(p for p in self._pending if p.is_relative_to(folder))
+                paths.update(p for p in self._pending.paths() if p.is_relative_to(folder))
         self._note(paths, writing=False)
 
-    def _scan_folder(self, folder: Path) -> dict[Path, Signature]:
-        """Return every relevant file under folder with its signature (hidden folders and
-        symlinked folders are not entered)."""
-        found: dict[Path, Signature] = {}
-        for entry in _walk(folder):
-            path = Path(entry.path)
-            try:
-                wanted = self._wants(path)
-            except Exception:
-                # One path the relevance check chokes on must not stop the whole scan.
-                self._log_once(path, "watching %s: could not decide whether it matters", path)
-                continue
-            if not wanted:
-                continue
-            try:
-                found[path] = _signature(entry.stat())
-            except OSError:
-                continue  # gone between listing and stat: the event or next scan tells
-        return found
+    def _scan(self, folder: Path) -> dict[Path, Signature]:
+        return scan(folder, self._wants_safely)
 
-    def _observe(self, path: Path) -> _Observation:
-        """Read a path: a draft by its contents, media by its signature."""
+    def _wants_safely(self, path: Path) -> bool:
         try:
-            if not is_draft_name(path.name):
-                status = os.stat(path)
-                if not stat.S_ISREG(status.st_mode):
-                    return _GONE
-                signature = _signature(status)
-                return _Observation("stat:" + ":".join(map(str, signature)), signature)
-            # O_NONBLOCK: a FIFO named x.yaml must not block the watcher for ever.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            with open(fd, "rb") as file:
-                status = os.fstat(file.fileno())
-                signature = _signature(status)
-                if not stat.S_ISREG(status.st_mode):
-                    # Delivered (the daemon reports it invalid), never read.
-                    return _Observation("special:" + ":".join(map(str, signature)), signature)
-                if status.st_size > MAX_DRAFT_BYTES:
-                    # Too large to be a draft (the daemon says so): not read into memory.
-                    return _Observation("large:" + ":".join(map(str, signature)), signature)
-                data = file.read(MAX_DRAFT_BYTES + 1)
-        except (FileNotFoundError, NotADirectoryError):
-            return _GONE
-        except OSError as exc:
-            # Unreadable (permissions, I/O): still delivered, so the daemon reports it.
-            try:
-                signature = _signature(os.stat(path))
-            except OSError:
-                return _GONE
-            return _Observation(f"unreadable:{exc.errno}:{signature}", signature)
-        return _Observation(self._fingerprint_of(path, data), _signature(status))
+            return self._wants(path)
+        except Exception:
+            # One path the relevance check chokes on must not stop the whole scan.
+            self._log_once(path, "watching %s: could not decide whether it matters", path)
+            return False
+
+    def _observe(self, path: Path) -> Observation:
+        return observe(path, self._fingerprint_of)
 
     def _fingerprint_of(self, path: Path, data: bytes) -> str:
         try:
@@ -536,27 +405,3 @@ class _OverflowHook(logging.Filter):
         if "overflow" in str(record.msg).lower():
             self._rescan()
         return True
-
-
-def _walk(folder: Path) -> Iterator[os.DirEntry[str]]:
-    """Yield the regular files (or links to files) under folder, depth first."""
-    stack = [str(folder)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue  # gone or unreadable; a file we cannot list cannot be a draft we miss
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if not entry.name.startswith("."):
-                        stack.append(entry.path)
-                elif entry.is_file():
-                    yield entry
-            except OSError:
-                continue
-
-
-def _signature(status: os.stat_result) -> Signature:
-    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)

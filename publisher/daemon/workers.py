@@ -30,7 +30,7 @@ class Task:
     key: str
     kind: Kind
     account: str
-    started: float  # time.monotonic()
+    started: float  # time.monotonic(): how long a thread really runs (health, not a chore)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from publisher import cli
 from publisher.commands import init as scaffold
 from publisher.drafts import statusblock
 from tests.support.paths import REPO
+from tests.support.site import make_site
 
 COMMANDS = sorted(cli.COMMANDS)
 
@@ -134,3 +136,17 @@ def test_a_busy_media_port_is_a_config_error_naming_media_listen(
     err = capsys.readouterr().err
     assert f"{config_path}: at 'media.listen': 127.0.0.1:{port} cannot be used" in err
     assert "Traceback" not in err
+
+
+def test_run_says_why_it_cannot_start_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon raises; `cli.main` alone turns it into the sentence and the exit status."""
+    config_path = make_site(tmp_path)
+    document = json.loads(config_path.read_text())
+    document["content_dir"] = "missing"
+    config_path.write_text(json.dumps(document))
+    assert cli.main(["-c", str(config_path), "run"], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert f"publisher: cannot watch {tmp_path / 'missing'}: " in err
+    assert "max_user_watches" in err and "Traceback" not in err

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher.daemon import inbox as requests
+from publisher.daemon import inbox
 from publisher.drafts import statusblock
 from publisher.job import Job, State
 from publisher.store import jobstore
@@ -316,7 +316,7 @@ def test_retry_and_cancel_through_the_running_daemon(
     assert result.returncode == 0, result.stderr
     assert "cancelled" in result.stdout
     assert site.jobs()["c.yaml"].state is State.CANCELLED
-    assert list((site.state / requests.FOLDER).iterdir()) == []
+    assert list((site.state / inbox.FOLDER).iterdir()) == []
 
 
 # --- crashes, signals, instances ------------------------------------------------------------

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from publisher.commands import plan, retry_cancel
 from publisher.config.settings import Config
-from publisher.daemon import inbox as requests
-from publisher.daemon import loop as daemon_module
+from publisher.daemon import inbox
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier
 from publisher.drafts import statusblock
@@ -218,11 +218,11 @@ def test_catch_up_after_downtime(tmp_path: Path, clock: ManualClock, posts: Sand
         answer: list[str] = []
         thread = threading.Thread(
             target=lambda: answer.append(
-                requests.submit(config, "retry", config.content_dir / "early.yaml")
+                retry_cancel.submit(config, "retry", config.content_dir / "early.yaml")
             )
         )
         thread.start()
-        wait_for(lambda: bool(requests.pending(config.state_dir)))
+        wait_for(lambda: bool(inbox.pending(config.state_dir)))
         settle(second)
         thread.join(5)
         assert answer and "as soon as possible" in answer[0]
@@ -278,11 +278,11 @@ def test_rename_while_publishing_never_makes_a_second_job(daemon: Daemon, config
     job = jobs_by_draft(config)["a.yaml"]
 
     new = old.rename(config.content_dir / "b.yaml")
-    daemon.sync.on_paths({old, new}, {}, {job.id})  # the worker holds the job
+    daemon.drafts_to_jobs.on_paths({old, new}, {}, {job.id})  # the worker holds the job
     assert [j.id for j in daemon.store.all()] == [job.id]
-    assert daemon.sync.deferred[job.id] == {old, new}
+    assert daemon.drafts_to_jobs.deferred[job.id] == {old, new}
 
-    daemon.on_paths(daemon.sync.deferred.pop(job.id))  # the worker is done
+    daemon.on_paths(daemon.drafts_to_jobs.deferred.pop(job.id))  # the worker is done
     settle(daemon)
     jobs = jobs_by_draft(config)
     assert list(jobs) == ["b.yaml"]
@@ -528,7 +528,7 @@ def test_plan_shows_what_goes_out_when(daemon: Daemon, config: Config, clock: Ma
     daemon.on_paths({draft(config, "p.yaml", publish_at=at(START + timedelta(hours=2)))})
     settle(daemon)
     draft(config, "new.yaml", publish_at=at(START + timedelta(hours=3)))  # not seen yet
-    text = daemon_module.plan_text(config, clock=clock)
+    text = plan.text(config, clock=clock)
     assert "p.yaml" in text and "new.yaml" in text
     assert "2026-12-01 10:00 UTC (+00:00)" in text
     assert "new" in text.split("new.yaml")[0].splitlines()[-1]

@@ -16,9 +16,10 @@ from typing import Any
 import apscheduler.schedulers.base
 import pytest
 
+from publisher.commands import retry_cancel
 from publisher.commands.publish import publish_draft
 from publisher.config.settings import Config
-from publisher.daemon import inbox as requests
+from publisher.daemon import inbox
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.loop import Daemon
 from publisher.errors import StateLocked, UserError
@@ -96,13 +97,13 @@ def through_daemon(daemon: Daemon, config: Config, action: str, path: Path) -> s
 
     def ask() -> None:
         try:
-            answer.append(requests.submit(config, action, path))  # type: ignore[arg-type]
+            answer.append(retry_cancel.submit(config, action, path))  # type: ignore[arg-type]
         except UserError as exc:
             answer.append("refused: " + "; ".join(p.message for p in exc.problems))
 
     thread = threading.Thread(target=ask)
     thread.start()
-    wait_for(lambda: bool(requests.pending(config.state_dir)))
+    wait_for(lambda: bool(inbox.pending(config.state_dir)))
     settle(daemon)
     thread.join(5)
     assert answer, "no answer from the daemon"

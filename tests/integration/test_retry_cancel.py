@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from publisher.commands import retry_cancel
 from publisher.config.settings import Config
-from publisher.daemon import inbox as requests
+from publisher.daemon import inbox
 from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from publisher.errors import StoreError, UserError
@@ -42,7 +43,7 @@ def stored(config: Config) -> Job:
 
 
 def submit(config: Config, action: str) -> str:
-    return requests.submit(
+    return retry_cancel.submit(
         config,
         action,  # type: ignore[arg-type]
         config.content_dir / "x.yaml",
@@ -119,7 +120,7 @@ def test_a_draft_without_a_job_or_outside_content_dir_is_a_user_error(
     with pytest.raises(UserError, match="no job for this draft yet"):
         submit(config, "retry")
     with pytest.raises(UserError, match="not inside content_dir"):
-        requests.submit(config, "cancel", tmp_path / "elsewhere.yaml")
+        retry_cancel.submit(config, "cancel", tmp_path / "elsewhere.yaml")
 
 
 def test_cancel_before_the_daemon_saw_the_draft_keeps_it_from_ever_going_out(
@@ -160,13 +161,13 @@ def test_with_the_daemon_running_the_request_is_handed_over(
     served: list[str] = []
     deadline = datetime.now(UTC) + timedelta(seconds=5)
     while not served and datetime.now(UTC) < deadline:
-        served = requests.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
+        served = inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
     client.join(5)
 
     assert served == ["x.yaml"]
     assert answers and "as soon as possible" in answers[0]
     assert daemon_store.by_draft("x.yaml").state is State.SCHEDULED  # type: ignore[union-attr]
-    assert list((config.state_dir / requests.FOLDER).iterdir()) == []
+    assert list((config.state_dir / inbox.FOLDER).iterdir()) == []
 
 
 def test_a_refusal_through_the_daemon_is_a_user_error(
@@ -185,7 +186,7 @@ def test_a_refusal_through_the_daemon_is_a_user_error(
     thread.start()
     deadline = datetime.now(UTC) + timedelta(seconds=5)
     while thread.is_alive() and datetime.now(UTC) < deadline:
-        requests.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
+        inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
     thread.join(5)
     assert errors and "copy it to a new file" in str(errors[0])
 
@@ -195,17 +196,17 @@ def test_a_daemon_that_does_not_answer_leaves_the_request_queued(
 ) -> None:
     daemon_store.add(Job(draft="x.yaml", state=State.FAILED, account="main"))
     with pytest.raises(StoreError, match="did not answer"):
-        requests.submit(config, "retry", config.content_dir / "x.yaml", wait=0.2)
-    [waiting] = requests.pending(config.state_dir)
+        retry_cancel.submit(config, "retry", config.content_dir / "x.yaml", wait=0.2)
+    [waiting] = inbox.pending(config.state_dir)
     assert (waiting.action, waiting.draft, waiting.error) == ("retry", "x.yaml", None)
 
 
 def test_a_broken_request_file_is_answered_not_fatal(
     config: Config, daemon_store: JobStore
 ) -> None:
-    folder = config.state_dir / requests.FOLDER
+    folder = config.state_dir / inbox.FOLDER
     folder.mkdir()
     (folder / "bad.json").write_text("{not json")
-    assert requests.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False) == []
+    assert inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False) == []
     assert not (folder / "bad.json").exists()
     assert "unreadable request" in (folder / "bad.done").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher.config.settings import Config
-from publisher.daemon.sync import DraftSync
+from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.store.jobstore import JobStore, read_jobs
@@ -46,7 +46,7 @@ def statuses(config: Config) -> list[str]:
 def test_a_scan_records_every_draft_then_writes_their_status(
     config: Config, store: JobStore
 ) -> None:
-    changed = DraftSync(config, store, lambda: NOW).scan_all({}, set())
+    changed = DraftsToJobs(config, store, lambda: NOW).scan_all({}, set())
     assert len(changed) == COUNT
     stored = read_jobs(config.state_dir)
     assert sorted(job.draft for job in stored) == sorted(job.draft for job in changed)
@@ -60,7 +60,7 @@ def test_a_failed_store_write_records_nothing_and_writes_no_status(
     in_the_way = config.state_dir / "jobs.json" / "in-the-way"
     in_the_way.mkdir(parents=True)  # os.replace onto a folder fails
     with caplog.at_level(logging.ERROR, logger="publisher.daemon"):
-        changed = DraftSync(config, store, lambda: NOW).scan_all({}, set())
+        changed = DraftsToJobs(config, store, lambda: NOW).scan_all({}, set())
     assert changed == []
     assert store.all() == []
     assert statuses(config) == ["none"] * COUNT
@@ -68,5 +68,5 @@ def test_a_failed_store_write_records_nothing_and_writes_no_status(
     # Once the store can be written again, the next scan records them all.
     in_the_way.rmdir()
     in_the_way.parent.rmdir()
-    assert len(DraftSync(config, store, lambda: NOW).scan_all({}, set())) == COUNT
+    assert len(DraftsToJobs(config, store, lambda: NOW).scan_all({}, set())) == COUNT
     assert statuses(config) == ["scheduled"] * COUNT

@@ -402,7 +402,7 @@ def write_unseen(content: Path, tmp_path: Path) -> Path:
 def test_rescan_delivers_a_change_no_event_reported(content: Path, tmp_path: Path) -> None:
     (content / "post.yaml").write_bytes(b"caption: hi\n")
     recorder = Recorder()
-    with watching(content, recorder, rescan_every=3600) as watcher:
+    with watching(content, recorder) as watcher:
         draft = write_unseen(content, tmp_path)
         recorder.settle(content)
         assert recorder.deliveries(draft) == []  # the observer really missed it
@@ -410,18 +410,10 @@ def test_rescan_delivers_a_change_no_event_reported(content: Path, tmp_path: Pat
         assert recorder.wait_for(draft) == [digest(draft.read_bytes())]
 
 
-def test_the_periodic_rescan_runs_by_itself(content: Path, tmp_path: Path) -> None:
-    (content / "post.yaml").write_bytes(b"caption: hi\n")
-    recorder = Recorder()
-    with watching(content, recorder, rescan_every=0.3):
-        draft = write_unseen(content, tmp_path)
-        assert recorder.wait_for(draft) == [digest(draft.read_bytes())]
-
-
 def test_an_inotify_overflow_triggers_a_rescan(content: Path, tmp_path: Path) -> None:
     (content / "post.yaml").write_bytes(b"caption: hi\n")
     recorder = Recorder()
-    with watching(content, recorder, rescan_every=3600):
+    with watching(content, recorder):
         draft = write_unseen(content, tmp_path)
         # The line watchdog logs when the kernel queue overflowed (watchdog 7.1 inotify_c.py).
         logging.getLogger("watchdog.observers.inotify_c").warning(
@@ -434,7 +426,7 @@ def test_a_rescan_finds_a_deletion_made_while_stopped(content: Path) -> None:
     draft = content / "post.yaml"
     draft.write_bytes(b"caption: hi\n")
     recorder = Recorder()
-    watcher = Watcher(content, recorder, quiet=QUIET, rescan_every=3600)
+    watcher = Watcher(content, recorder, quiet=QUIET)
     watcher.start()
     observer = watcher._observer
     assert observer is not None
@@ -473,13 +465,14 @@ def test_a_fifo_or_a_huge_file_named_like_a_draft_never_blocks_watching(content:
     """A FIFO named x.yaml would block a plain open() for ever; a huge file is not read
     whole. Both are delivered (the daemon reports them), and watching goes on."""
     recorder = Recorder()
-    with watching(content, recorder, rescan_every=0.2) as watcher:
+    with watching(content, recorder) as watcher:
         fifo = content / "pipe.yaml"
         os.mkfifo(fifo)
         huge = content / "huge.yaml"
         huge.write_bytes(b"caption: x\n" * 100_000)  # over a megabyte
         recorder.wait_for(fifo)
         recorder.wait_for(huge)
+        watcher.rescan()  # a full scan walks past them too
         good = content / "good.yaml"
         good.write_bytes(b"caption: fine\n")
         recorder.wait_for(good)

@@ -1,7 +1,9 @@
-"""The draft files and their jobs, kept in line: the daemon's only way to change a job that no
-worker holds.
+"""Draft files → jobs → status blocks: the daemon's only way to change a job no worker holds.
 
-`DraftSync` remembers every draft as last read (and which media files each uses), turns
+(It reads the files and carries out what the pure `planning.reconciler` decides; publishes
+left half done are `interrupted`'s, and a publish's own outcome is `dispatcher`'s.)
+
+`DraftsToJobs` remembers every draft as last read (and which media files each uses), turns
 changed and deleted paths into `reconciler` changes (a rename keeps its job, a deleted
 draft's waiting job is cancelled, a published draft is never published again), plans with
 `reconciler.plan`, writes the store, then the status blocks. Jobs a worker is publishing are
@@ -36,7 +38,7 @@ def shown(job: Job) -> str:
     return f"{job.draft} account={job.account or '-'}{where}"
 
 
-class DraftSync:
+class DraftsToJobs:
     """Owns what the daemon knows of the draft files (see the module docstring)."""
 
     def __init__(self, config: Config, store: JobStore, clock: Clock) -> None:

@@ -1,4 +1,10 @@
-"""At start, before anything else: what a dead process left behind (RELIABILITY.md §6.3).
+"""Publishes left half done: jobs in state `publishing` nobody works on, taken over.
+
+(Not `drafts_to_jobs`, which brings jobs in line with the draft files, nor the pure
+`planning.reconciler`; the question "did that post go out?" is `publishing.reconcile`'s,
+which this module hands such jobs to.)
+
+At start, before anything else: what a dead process left behind (RELIABILITY.md §6.3).
 
 A job in state `publishing` that nobody in this new process holds was left by a dead one:
 
@@ -11,6 +17,9 @@ A job in state `publishing` that nobody in this new process holds was left by a 
 A published job without its permalink (killed between recording the media id and reading
 it) is completed. The reconciliations run on the workers and are waited for: only they know
 whether a post went out.
+
+While running, a task whose end could not be recorded (a store write failed under it) leaves
+an orphan the same way: `take_over_orphans` treats it like a dead process's leftover.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from datetime import datetime
 from functools import partial
 
 from publisher.daemon.dispatcher import released
-from publisher.daemon.sync import shown
+from publisher.daemon.drafts_to_jobs import shown
 from publisher.daemon.workers import Workers
 from publisher.drafts import parse as drafts
 from publisher.drafts.parse import Draft
@@ -95,6 +104,28 @@ def take_over(
         work = partial(publishing.complete, rt, job.id, _draft_of(rt, job))
         workers.start(job.id, "reconcile", job.account, partial(released, rt, job.id, work))
     return found
+
+
+def take_over_orphans(rt: Runtime, workers: Workers, orphans: set[str]) -> list[Job]:
+    """Given the ids of jobs a task of this process left in state publishing (its end could
+    not be recorded: a store write failed under it, say a full disk), take over those that
+    are still in that state and that no task works on now, like a dead process's leftovers
+    (reconciled on the workers, or queued again), and empty `orphans`. Return the jobs
+    queued again (their status blocks are behind). Raise StoreError if a change cannot be
+    recorded: the ids of the jobs not taken over are then back in `orphans`."""
+    busy = workers.busy()
+    jobs = [
+        job
+        for job_id in sorted(orphans - busy)
+        if (job := rt.store.get(job_id)) is not None and job.state is State.PUBLISHING
+    ]
+    orphans.clear()
+    try:
+        found = take_over(rt, workers, jobs, complete=False)
+    except Exception:
+        orphans.update(job.id for job in jobs)
+        raise
+    return [job for left in found.requeue if (job := rt.store.get(left.id)) is not None]
 
 
 def retry_claimed_at(job: Job) -> datetime | None:
