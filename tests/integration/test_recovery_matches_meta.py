@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import httpx
 import pytest
 
+from publisher.commands import plan
 from publisher.commands.publish import publish_draft
 from publisher.config.settings import Config
 from publisher.drafts import parse as drafts
@@ -27,7 +28,7 @@ from publisher.publishing import containers, flow, limits
 from publisher.sandbox.server import SandboxServer
 from tests.support.fakegraph import T0, Env, open_env
 from tests.support.graphclient import graph_error
-from tests.support.site import FakeTime, load_config, make_site, write_draft
+from tests.support.site import DRAFTS, FakeTime, load_config, make_site, write_draft
 
 MENTIONS = (
     "type: post\n"
@@ -106,6 +107,20 @@ def test_the_accounts_real_limit_is_kept_for_the_plan(
     job, _lines = run(site, write_draft(site, "post"), fake_time)
     assert job.state is State.PUBLISHED
     assert limits.totals(site.state_dir) == {"main": 50}
+
+
+def test_the_plan_warns_against_the_kept_limit(tmp_path: Path) -> None:
+    site = load_config(make_site(tmp_path))
+    for hour in (9, 10, 11):
+        text = DRAFTS["post"] + f"publish_at: 2030-06-01 {hour:02d}:00\n"
+        write_draft(site, "post", name=f"post-{hour}.yaml", text=text)
+    now = datetime(2030, 5, 1, tzinfo=UTC)
+    assert "quota" not in plan.text(site, clock=lambda: now)  # unknown: Meta's 100 at most
+
+    limits.remember(site.state_dir, "main", 2, 86400, now)
+    warned = plan.text(site, clock=lambda: now)
+    assert "account main: up to 3 posts within 24 h" in warned
+    assert "publishing quota of 2" in warned
 
 
 # --- calls spaced out when usage runs high ---------------------------------------------------
