@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_FIELDS = "id,permalink,shortcode,timestamp,media_type,media_product_type"
 LISTING_FIELDS = "id,caption,timestamp,permalink,media_product_type"
+COMMENT_FIELDS = "id,text,username,timestamp"
 
 
 @dataclass(frozen=True)
@@ -187,15 +188,9 @@ class Client:
         path = f"/{self._ig_user_id}/{'stories' if stories else 'media'}"
         params = {"fields": LISTING_FIELDS, "limit": str(limit)}
         found: list[dict[str, Any]] = []
-        for _ in range(max_pages):
-            body = self._session.call(
-                "GET", path, step="reconcile", params=params, expect="data", retry=retry_safe
-            )
-            items = body["data"] if isinstance(body["data"], list) else []
+        for items in self._pages(path, params, step="reconcile", max_pages=max_pages):
             older_seen = False
             for item in items:
-                if not isinstance(item, dict):
-                    continue
                 taken = parse_timestamp(item.get("timestamp"))
                 if taken is None:
                     log.debug("reconcile: skipping media %s without a timestamp", item.get("id"))
@@ -203,12 +198,55 @@ class Client:
                     found.append(item)
                 else:
                     older_seen = True
-            cursor = _next_cursor(body)
             # /media is newest first: once older items appear, later pages hold only older.
-            if cursor is None or (older_seen and not stories):
+            if older_seen and not stories:
                 break
-            params = {**params, "after": cursor}
         return found
+
+    def comment(self, media_id: str, message: str) -> str:
+        """POST /{ig-media-id}/comments message=<message>, as the account; return the new
+        comment's id. Never with `fields` (a scheduler saw the comment made, then a 400,
+        LESSONS.md). Retried only when the request never left; any other doubt raises
+        `Ambiguous`: the caller lists the comments (`comments`) before another POST."""
+        body = self._session.call(
+            "POST",
+            f"/{media_id}/comments",
+            step=graph_errors.COMMENT_STEP,
+            data={"message": message},
+            expect="id",
+            retry=retry_not_sent,
+        )
+        return str(body["id"])
+
+    def comments(
+        self, media_id: str, *, limit: int = 50, max_pages: int = 5
+    ) -> list[dict[str, Any]]:
+        """GET /{ig-media-id}/comments?fields=id,text,username,timestamp: the post's
+        comments (at most `max_pages` pages of `limit`), as Meta lists them."""
+        params = {"fields": COMMENT_FIELDS, "limit": str(limit)}
+        path = f"/{media_id}/comments"
+        return [
+            item
+            for items in self._pages(path, params, step="comments", max_pages=max_pages)
+            for item in items
+        ]
+
+    def _pages(
+        self, path: str, params: dict[str, str], *, step: str, max_pages: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the objects of each page of a listing. Pages are followed by their `after`
+        cursor only (a `paging.next` URL is never sent: it may carry a token), at most
+        `max_pages` of them."""
+        for _ in range(max_pages):
+            body = self._session.call(
+                "GET", path, step=step, params=params, expect="data", retry=retry_safe
+            )
+            data = body["data"] if isinstance(body["data"], list) else []
+            yield [item for item in data if isinstance(item, dict)]
+            cursor = _next_cursor(body)
+            if cursor is None:
+                return
+            params = {**params, "after": cursor}
 
     def publishing_limit(self) -> Quota:
         """GET /{ig-user-id}/content_publishing_limit?fields=config,quota_usage (data[0])."""

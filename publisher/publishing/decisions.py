@@ -8,6 +8,7 @@
     throttle_retry_at when to try again after Meta throttled the account
     settle_time       how long a media_publish may still change its mind
     matching_media    which of the account's posts could be the job's (reconciliation)
+    own_comment       which of a post's comments is the job's first comment
 
 `containers`, `flow` and `reconcile` call them; nothing here reads a clock or the network.
 """
@@ -148,3 +149,30 @@ def matching_media(
             continue
         found.append(item)
     return found
+
+
+def own_comment(
+    items: Sequence[Mapping[str, Any]], username: str | None, text: str, requested_at: datetime
+) -> Mapping[str, Any] | None:
+    """Given a post's comments (id, text, username, timestamp), the account's username, the
+    first comment's text and when it was first asked for, return the account's own comment
+    with that text made since then (less the clock skew allowance), the oldest if several;
+    None when there is none. Texts compare like captions (`captions.comparable`). Without a
+    username nothing is the account's (never a guess)."""
+    if not username:
+        return None
+    earliest = requested_at - CLOCK_SKEW
+    wanted = captions.comparable(text)
+    found = []
+    for item in items:
+        made = graph.parse_timestamp(item.get("timestamp"))
+        body = item.get("text")
+        if (
+            made is not None
+            and made >= earliest
+            and item.get("username") == username
+            and isinstance(body, str)
+            and captions.comparable(body) == wanted
+        ):
+            found.append((made, item))
+    return min(found, key=lambda pair: pair[0])[1] if found else None

@@ -205,3 +205,38 @@ def test_quota_retry_at(published: list[datetime], expected: datetime) -> None:
 )
 def test_settle_time_is_twice_the_read_timeout(read_timeout: float | None, expected: int) -> None:
     assert decisions.settle_time(read_timeout) == timedelta(seconds=expected)
+
+
+def _comment(cid: str, text: str, username: str, at: datetime) -> dict[str, Any]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return {"id": cid, "text": text, "username": username, "timestamp": stamp}
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([], None),
+        ([_comment("1", "Link in bio", "shop", T0 + timedelta(seconds=3))], "1"),
+        ([_comment("1", " Link in bio\n", "shop", T0)], "1"),  # compared like captions
+        ([_comment("1", "Link in bio", "shop", T0 - timedelta(seconds=30))], "1"),  # skew
+        ([_comment("1", "Link in bio", "shop", T0 - timedelta(minutes=5))], None),  # older
+        ([_comment("1", "Link in bio", "a_fan", T0 + timedelta(seconds=3))], None),  # not ours
+        ([_comment("1", "Link in bio!", "shop", T0 + timedelta(seconds=3))], None),
+        ([{"id": "1", "text": "Link in bio", "username": "shop"}], None),  # no timestamp
+        (
+            [
+                _comment("2", "Link in bio", "shop", T0 + timedelta(seconds=9)),
+                _comment("1", "Link in bio", "shop", T0 + timedelta(seconds=3)),
+            ],
+            "1",  # the oldest: the first that was made
+        ),
+    ],
+)
+def test_own_comment(items: list[dict[str, Any]], expected: str | None) -> None:
+    found = decisions.own_comment(items, "shop", "Link in bio", T0)
+    assert (found["id"] if found is not None else None) == expected
+
+
+def test_no_comment_is_ours_without_a_username() -> None:
+    items = [_comment("1", "Link in bio", "shop", T0)]
+    assert decisions.own_comment(items, None, "Link in bio", T0) is None
