@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.config import settings as config_module
-from publisher.drafts import parse as drafts
+from publisher import config as config_module
+from publisher import drafts
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime

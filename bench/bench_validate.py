@@ -5,8 +5,8 @@ The daemon loads every draft at start and on every rescan, so this is the cost o
 
 Assumptions (say so next to the figures):
 - the drafts mix what users write: 50 % posts, 30 % carousels of 2-4 images, 10 % stories,
-  10 % reels whose video is an https URL (a local video costs one ffprobe run, ~20-50 ms,
-  and would measure ffprobe, not publisher);
+  10 % reels, each with its own copy of the repository's 4 s clip (probed in-process with
+  PyAV: container, codecs, duration, frame rate, size, moov position);
 - every image is its own small JPEG (640x800, ~10 KB), opened for real (header, EXIF and
   end-marker check); 30 % of the drafts already carry a `status:` block (the daemon's);
 - the files are in the page cache (written just before), as on a rescan.
@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import io
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -28,9 +29,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from publisher import cli
-from publisher.config import settings as config
-from publisher.drafts import parse as drafts
+from publisher import cli, config, drafts
+
+CLIP = Path(__file__).resolve().parent.parent / "publisher" / "starter" / "content" / "clip.mp4"
 
 CONFIG = """\
 content_dir: content
@@ -73,11 +74,8 @@ def draft_text(number: int, folder: Path) -> str:
         jpeg(folder / f"s{number}.jpg", number)
         lines = [f"account: {account}", "type: story", f"media: [s{number}.jpg]"]
     else:
-        lines += [
-            "type: reel",
-            f"media: [https://cdn.example.com/reels/{number}.mp4]",
-            "share_to_feed: true",
-        ]
+        shutil.copyfile(CLIP, folder / f"r{number}.mp4")
+        lines += ["type: reel", f"media: [r{number}.mp4]", "share_to_feed: true"]
     day = 1 + number % 28
     lines.append(f"publish_at: 2026-12-{day:02d} {9 + number % 10:02d}:30")
     text = "\n".join(lines) + "\n"

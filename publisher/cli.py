@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from publisher import __version__, logs
-from publisher.config import settings as config
+from publisher import __version__, config, logs
 from publisher.errors import (
     ConfigError,
     Problem,

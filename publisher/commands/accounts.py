@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from publisher.clock import Clock, system_clock, system_sleep
-from publisher.config.settings import Config
+from publisher.config import Config, tokens
 from publisher.errors import ApiError, AuthFailed
 from publisher.instagram import client as graph
 from publisher.instagram import session
@@ -67,16 +67,9 @@ def _check_one(
     config: Config, name: str, http: httpx.Client, sandbox_url: str | None, clock: Clock
 ) -> AccountRow:
     spec = config.accounts[name]
-    token = runtime.account_token(config, name)
+    token = tokens.token(config, name)
     if token is None:
-        variable = f"PUBLISHER_ACCOUNTS__{name.upper()}__ACCESS_TOKEN"
-        return AccountRow(
-            name,
-            spec.api,
-            False,
-            f"no access token: set {variable}, accounts.{name}.access_token_file, or the "
-            f"systemd credential {name}-token",
-        )
+        return AccountRow(name, spec.api, False, f"no access token: {tokens.how_to_give(name)}")
     client = graph.Client(
         http=http,
         base_url=runtime.base_url(config, name, sandbox_url),

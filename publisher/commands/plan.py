@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from publisher import durations
+from publisher import drafts, durations
 from publisher.clock import Clock, system_clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.loop import tokenless
-from publisher.drafts import parse as drafts
 from publisher.job import FINAL, HOLDING_A_TIME, Job, State
 from publisher.planning import reconciler
 from publisher.planning.slots import (

@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from publisher import durations
+from publisher import drafts, durations
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.config import Config
+from publisher.drafts import Draft
 from publisher.errors import ContentLocked, DraftError, Problem, StateLocked, UserError
 from publisher.job import FINAL, QUEUED, Job, State, is_final
 from publisher.publishing import flow

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import inbox
 from publisher.errors import Problem, StateLocked, StoreError, UserError
 from publisher.store.jobstore import JobStore

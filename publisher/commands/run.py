@@ -11,7 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from publisher.clock import system_clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier
 from publisher.errors import StartFailed

@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
 from publisher.clock import Sleep, system_sleep
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.job import Job
 from publisher.store import jobstore
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
+from publisher import drafts
+from publisher.config import Config
 from publisher.errors import Problem
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher import config as config_module
+from publisher.config import Config, tokens
 from publisher.errors import ApiError, AuthFailed, ConfigError
 from publisher.job import Job, State
 from publisher.publishing.runtime import Runtime
@@ -74,7 +74,7 @@ def tokens_changed(config: Config, blocked: Iterable[str]) -> bool:
     return any(
         name in fresh.accounts
         and name in config.accounts
-        and fresh.token(name) != config.token(name)
+        and tokens.configured(fresh, name) != tokens.configured(config, name)
         for name in blocked
     )
 

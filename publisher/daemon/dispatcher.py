@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from publisher import drafts
 from publisher.clock import Clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.planning import due
 from publisher.publishing import containers

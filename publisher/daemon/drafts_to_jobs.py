@@ -18,11 +18,10 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+from publisher import drafts
 from publisher.clock import Clock
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
-from publisher.drafts import writeback
-from publisher.drafts.parse import Loaded
+from publisher.config import Config
+from publisher.drafts import Loaded, writeback
 from publisher.errors import PublisherError, StoreError
 from publisher.job import Job, State
 from publisher.planning import reconciler

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
+from publisher import drafts
+from publisher.config import Config
 from publisher.drafts import writeback
 from publisher.errors import (
     Problem,

@@ -15,8 +15,8 @@ A job in state `publishing` that nobody in this new process holds was left by a 
   (back to `retrying`, due when it was claimed, if that was a retry's attempt).
 
 A published job without its permalink or with its first comment pending (killed between
-recording the media id and finishing those) is completed. The reconciliations run on the workers and are waited for: only they know
-whether a post went out.
+recording the media id and finishing those) is completed. The reconciliations run on the
+workers and are waited for: only they know whether a post went out.
 
 While running, a task whose end could not be recorded (a store write failed under it) leaves
 an orphan the same way: `take_over_orphans` treats it like a dead process's leftover.
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
+from publisher import drafts
 from publisher.daemon.dispatcher import released
 from publisher.daemon.drafts_to_jobs import shown
 from publisher.daemon.workers import Workers
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.publishing import flow as publishing
 from publisher.publishing.runtime import Runtime

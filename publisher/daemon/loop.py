@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from publisher.clock import Clock, system_clock
-from publisher.config.settings import Config
+from publisher.config import Config, tokens
 from publisher.daemon import blocked as blocking
 from publisher.daemon import inbox, interrupted, reload
 from publisher.daemon.alarms import AlarmClock
@@ -42,7 +42,7 @@ from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
 from publisher.errors import PublisherError
 from publisher.job import State
-from publisher.publishing.runtime import Runtime, account_token
+from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,11 @@ RESCAN_EVERY = 180.0
 def tokenless(config: Config) -> dict[str, str]:
     """Given a config, return the accounts that cannot publish at all (no token), with the
     sentence saying how to give them one."""
-    blocked = {}
-    for name in config.accounts:
-        if account_token(config, name) is None:
-            upper = name.upper()
-            blocked[name] = (
-                f"account {name} has no access token: set PUBLISHER_ACCOUNTS__{upper}__"
-                f"ACCESS_TOKEN, accounts.{name}.access_token_file, or the systemd credential "
-                f"{name}-token; its drafts move on by themselves once it has one"
-            )
-    return blocked
+    return {
+        name: f"account {name} has no access token: {how}; its drafts move on by themselves "
+        "once it has one"
+        for name, how in tokens.missing(config).items()
+    }
 
 
 class Daemon:

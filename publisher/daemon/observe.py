@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher import yamlsafe
+from publisher.drafts.files import is_draft_name
 
-DRAFT_SUFFIXES = (".yaml", ".yml")
 # Larger files are not drafts (yamlsafe refuses them): watched by signature, never read whole.
 MAX_DRAFT_BYTES = yamlsafe.MAX_BYTES
 
@@ -33,11 +33,6 @@ class Observation:
 
 
 GONE = Observation(None)
-
-
-def is_draft_name(name: str) -> bool:
-    """Return True when a file name has a draft's suffix (its contents are compared)."""
-    return name.lower().endswith(DRAFT_SUFFIXES)
 
 
 def sha256_fingerprint(data: bytes) -> str:

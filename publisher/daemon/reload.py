@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher import config as config_module
+from publisher.config import Config
 from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.watcher import Watcher
 from publisher.errors import ConfigError, StateLocked

@@ -48,11 +48,11 @@ from publisher.daemon.observe import (
     GONE,
     Observation,
     Signature,
-    is_draft_name,
     observe,
     scan,
     sha256_fingerprint,
 )
+from publisher.drafts.files import is_draft_name
 
 logger = logging.getLogger(__name__)
 

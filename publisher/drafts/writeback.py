@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import statusblock
 from publisher.errors import ConcurrentEdit
 from publisher.job import Job

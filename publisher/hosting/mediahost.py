@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from publisher.clock import Clock, system_clock
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.errors import ConfigError, Problem, StoreCorrupt, StoreError
 from publisher.hosting import httpserve
 

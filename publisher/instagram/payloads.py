@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from publisher.drafts.parse import Draft, UserTag
+from publisher.drafts import Draft, UserTag
 
 Params = dict[str, str]
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from publisher import durations
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.job import Job, State
 from publisher.planning import slots as scheduling
 

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from publisher.config.settings import Config
-from publisher.drafts.parse import Loaded
+from publisher.config import Config
+from publisher.drafts import Loaded
 from publisher.job import CANCELLABLE, FINAL, GAVE_UP, QUEUED, Job, State, is_final
 from publisher.planning import slots as scheduling
 

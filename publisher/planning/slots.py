@@ -28,7 +28,7 @@ from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
 
-from publisher.config.settings import Config, Slot
+from publisher.config import Config, Slot
 from publisher.job import FINAL, QUEUED, Job
 
 # A queue slot rarer than this (a cron for 29 February) ends the search: slot_times never

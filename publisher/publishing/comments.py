@@ -103,9 +103,7 @@ def _look(rt: Runtime, client: graph.Client, job: Job, progress: Progress) -> st
         rt.sleep(wait)
     username = client.me().get("username")
     items = client.comments(job.media_id)
-    found = decisions.own_comment(
-        items, username, str(job.first_comment), job.comment_requested_at
-    )
+    found = decisions.own_comment(items, username, str(job.first_comment), job.comment_requested_at)
     return str(found["id"]) if found is not None else None
 
 

@@ -17,9 +17,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from publisher import durations
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher import drafts, durations
+from publisher.drafts import Draft
 from publisher.errors import ApiError, RebuildContainer, Transient
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors

@@ -32,8 +32,7 @@ import logging
 from typing import Any
 
 from publisher import logs
-from publisher.drafts import writeback
-from publisher.drafts.parse import Draft
+from publisher.drafts import Draft, writeback
 from publisher.errors import (
     Ambiguous,
     ApiError,

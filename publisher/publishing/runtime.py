@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
+from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher.config import Config, tokens
 from publisher.errors import ConfigError, ContentLocked, Problem
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
@@ -41,9 +41,6 @@ from publisher.store.jobstore import JobStore
 
 log = logging.getLogger(__name__)
 
-# Accounts on the in-process sandbox that have no token of their own use this one: the
-# sandbox wants some bearer token, and a fresh clone must work without any setup.
-SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_STATE = "sandbox.json"
 # How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
 # figure, so within this window only other apps' posts go unseen.
@@ -61,15 +58,6 @@ def uses_inprocess_sandbox(config: Config, account: str) -> bool:
     sandbox this process starts (api: sandbox without a base_url)."""
     spec = config.accounts[account]
     return spec.api == "sandbox" and spec.base_url is None
-
-
-def account_token(config: Config, account: str) -> str | None:
-    """The token for `account`: the configured one, else the fixed development token for a
-    sandbox account, else None (a real account without a token cannot publish)."""
-    token = config.token(account)
-    if token is None and config.accounts[account].api == "sandbox":
-        return SANDBOX_TOKEN
-    return token
 
 
 def base_url(config: Config, account: str, sandbox_url: str | None) -> str:
@@ -193,7 +181,7 @@ class Runtime:
             base_url=base_url(config, account, sandbox_url),
             api_version=spec.api_version,
             ig_user_id=spec.ig_user_id,
-            token=account_token(config, account),
+            token=tokens.token(config, account),
             on_call=on_call,
             sleep=self.sleep,
             clock=self.clock,
@@ -367,7 +355,7 @@ def _start_media(media: mediahost.MediaHost, config: Config) -> None:
 
 def _register_tokens(config: Config) -> None:
     for name in config.accounts:
-        token = config.token(name)
+        token = tokens.configured(config, name)
         if token:
             logs.register_secret(token)
 

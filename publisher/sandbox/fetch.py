@@ -75,7 +75,7 @@ def check_image(data: bytes, content_type: str | None, *, feed: bool) -> None:
         raise meta_errors.image_format() from exc
     if orientation in (5, 6, 7, 8):  # shown rotated by 90 degrees
         width, height = height, width
-    # Rounded like publisher.media does, so a draft that passes validation passes here.
+    # Rounded like publisher.drafts.images does, so a draft that passes validation passes here.
     if feed and not FEED_RATIO_MIN <= round(width / max(height, 1), 2) <= FEED_RATIO_MAX:
         raise meta_errors.aspect_ratio(width, height)
 

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher import drafts
 from publisher.commands.publish import publish_draft
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
+from publisher.config import Config
 from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.publishing import failpoints

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from publisher.commands import plan, retry_cancel
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import inbox
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import loop
 from publisher.daemon.loop import Daemon
 from publisher.job import Job, State

@@ -18,7 +18,7 @@ import pytest
 
 from publisher.commands import retry_cancel
 from publisher.commands.publish import publish_draft
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import inbox
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.loop import Daemon

@@ -14,7 +14,7 @@ import pytest
 from publisher import cli
 from publisher.commands import accounts
 from publisher.commands.publish import publish_draft
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import statusblock
 from publisher.errors import DraftError, StateLocked, UserError
 from publisher.job import Job, State

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from publisher.drafts import parse as drafts
-from publisher.drafts import statusblock
-from publisher.drafts.parse import Draft
+from publisher import drafts
+from publisher.drafts import Draft, statusblock
 from publisher.job import Job, State
 from publisher.publishing import containers, flow
 from publisher.store import jobstore

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from publisher import drafts
 from publisher.commands import retry_cancel
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon import inbox
-from publisher.drafts import parse as drafts
 from publisher.drafts import statusblock
 from publisher.errors import StoreError, UserError
 from publisher.job import Job, State

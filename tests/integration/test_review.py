@@ -18,12 +18,11 @@ import httpx
 import pytest
 import respx
 
-from publisher import cli
+from publisher import cli, drafts
+from publisher import config as config_module
 from publisher.commands.publish import publish_draft
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.config import Config
+from publisher.drafts import Draft
 from publisher.errors import Ambiguous, ApiError, ConfigError, Transient
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.drafts import statusblock
 from publisher.job import State

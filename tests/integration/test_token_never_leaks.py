@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from publisher import cli, logs
+from publisher import config as config_module
 from publisher.commands import accounts
 from publisher.commands.publish import publish_draft
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher.config import Config, tokens
 from publisher.errors import ApiError
 from publisher.instagram import client as graph
 from publisher.instagram import session
@@ -76,7 +76,7 @@ def test_the_canary_token_leaks_nowhere(
             tmp_path, account={"base_url": sandbox.base_url}, publishing={"attempts": 2}
         )
         config = config_module.load(config_path, environ=ENV)
-        assert config.token("main") == CANARY
+        assert tokens.configured(config, "main") == CANARY
 
         def publish(kind: str, name: str, text: str = "") -> State:
             path = write_draft(config, kind, name, text)

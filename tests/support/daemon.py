@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.job import Job
 from publisher.publishing.runtime import Runtime

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import httpx
 import respx
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.instagram import session
 from publisher.job import Job
 from publisher.publishing.runtime import Runtime

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher.config import settings as config_module
-from publisher.config.settings import Config
+from publisher import config as config_module
+from publisher.config import Config
 from tests.support.paths import REPO
 
 EXAMPLES = REPO / "content"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.commands import plan as planview
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.job import Job, State
 from publisher.planning.slots import Want, assign
 

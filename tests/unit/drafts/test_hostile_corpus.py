@@ -12,16 +12,14 @@ import resource
 import shutil
 import struct
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from publisher import yamlsafe
-from publisher.config import settings as config
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
+from publisher import config, drafts, yamlsafe
+from publisher.config import Config
+from tests.support.images import png_claiming
 from tests.support.paths import HOSTILE as CORPUS
 
 # file -> a part of one of its error lines (`field: message`)
@@ -93,20 +91,6 @@ def _jpeg(size: tuple[int, int], noise: bool = False) -> bytes:
     return out.getvalue()
 
 
-def _png_bomb(width: int, height: int) -> bytes:
-    """A valid little PNG whose header claims width x height pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
-
-
 def _hostile_media(content: Path) -> None:
     (content / "a.jpg").write_bytes(_jpeg((1080, 1080)))
     png = io.BytesIO()
@@ -115,7 +99,7 @@ def _hostile_media(content: Path) -> None:
     noisy = _jpeg((600, 600), noise=True)
     (content / "truncated.jpg").write_bytes(noisy[: len(noisy) // 2])
     (content / "zero.jpg").write_bytes(b"")
-    (content / "bomb-png.jpg").write_bytes(_png_bomb(100_000, 100_000))
+    (content / "bomb-png.jpg").write_bytes(png_claiming(100_000, 100_000))
     small = _jpeg((64, 64))
     sof = small.index(b"\xff\xc0")
     bomb = small[: sof + 5] + struct.pack(">HH", 65000, 65000) + small[sof + 9 :]
@@ -165,7 +149,7 @@ def test_the_corpus_is_complete() -> None:
 def test_hostile_draft_is_invalid_quickly(hostile_site: Config, name: str) -> None:
     path = hostile_site.content_dir / name
     started = time.thread_time()  # CPU time: our work, whatever else the machine runs
-    loaded = drafts.load(path, hostile_site, ffprobe=None)
+    loaded = drafts.load(path, hostile_site)
     elapsed = time.thread_time() - started
     assert elapsed < 1.0, f"{name} took {elapsed:.2f} s"
     assert loaded.draft is None
@@ -186,7 +170,7 @@ def test_discover_then_load_everything(hostile_site: Config) -> None:
     assert names == set(EXPECTED) - {"folder.yaml"}  # a folder is walked into, not listed
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    results = [drafts.load(path, hostile_site, ffprobe=None) for path in found]
+    results = [drafts.load(path, hostile_site) for path in found]
     elapsed = time.perf_counter() - started
     growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert all(result.draft is None and result.errors for result in results)

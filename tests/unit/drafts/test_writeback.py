@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.drafts import statusblock, writeback
 from publisher.job import Job, State
 from tests.support.site import load_config, make_site, write_draft

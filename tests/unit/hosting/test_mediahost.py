@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from publisher.config import settings as config
+from publisher import config
 from publisher.errors import ConfigError, StoreCorrupt
 from publisher.hosting import mediahost
 from publisher.hosting.mediahost import BaseUrlHost, ServeHost, byte_range, sign

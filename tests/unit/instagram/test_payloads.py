@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from publisher.drafts.parse import Draft, MediaItem, UserTag
+from publisher.drafts import Draft, MediaItem, UserTag
 from publisher.instagram.payloads import container_requests, with_children
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
+from publisher.config import Config
 from publisher.job import Job, State
 from publisher.planning import due
 from tests.support.site import load_config, make_site

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Loaded
+from publisher import drafts
+from publisher.config import Config
+from publisher.drafts import Loaded
 from publisher.job import Event, Job, State
 from publisher.planning import reconciler
 from tests.support.site import DRAFTS, load_config, make_site

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.config.settings import Config, Slot
+from publisher.config import Config, Slot
 from publisher.job import Job, State
 from publisher.planning.slots import (
     NonexistentTime,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from publisher.drafts import parse as drafts
+from publisher import drafts
 from publisher.errors import (
     Ambiguous,
     ApiError,

@@ -1,18 +1,13 @@
-"""config.yaml, read with pydantic-settings (SPEC §3).
+"""What config.yaml may hold (SPEC §3), as pydantic models: `Config` and its sections.
 
-`load(path)` returns a frozen `Config`, or raises `ConfigError` listing every problem at once,
-each as `config.yaml: at 'schedule.slots[1].times[0]': <what is wrong and what is allowed>`.
-
-Precedence, lowest first: the YAML file, `PUBLISHER_*` environment variables (`__` nests:
-`PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN`), then for a token still missing `access_token_file`
-or `$CREDENTIALS_DIRECTORY/<account>-token` (systemd `LoadCredential=`).
+Every value is checked here, with a message that says what is allowed; `loading` reads the
+file and the environment into these models and words their errors. Tokens are `SecretStr`:
+only `tokens` reads their value.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -27,20 +22,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from publisher import durations, yamlsafe
-from publisher.config.validation import problems_from
-from publisher.errors import ConfigError, Problem
+from publisher import durations
+from publisher.notify.settings import Notify
 
 ENV_PREFIX = "PUBLISHER_"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -113,6 +101,15 @@ def _time_text(value: Any) -> Any:
 
 
 TimeOfDay = Annotated[str, AfterValidator(_time_text)]
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]  # without its final slash
 
 
 class _Model(BaseModel):
@@ -206,7 +203,7 @@ class Account(_Model):
     api: Literal["sandbox", "instagram", "facebook"] = "sandbox"
     ig_user_id: str
     api_version: str = "v25.0"
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     access_token: SecretStr | None = None
     access_token_file: Path | None = None
     slots: list[Slot] | None = None
@@ -232,13 +229,6 @@ class Account(_Model):
             raise ValueError(f"{value!r} is not a Graph API version; write it like v25.0")
         return value
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/") if value else value
-
 
 class S3(_Model):
     bucket: str | None = None
@@ -250,7 +240,7 @@ class S3(_Model):
 class Media(_Model):
     host: Literal["serve", "base_url", "s3"] = "serve"
     listen: str = "127.0.0.1:8765"
-    public_url: str = "http://127.0.0.1:8765"
+    public_url: HttpUrl = "http://127.0.0.1:8765"
     link_ttl: Duration = timedelta(hours=2)
     s3: S3 = Field(default_factory=S3)
 
@@ -261,13 +251,6 @@ class Media(_Model):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"{value!r} is not host:port, like 127.0.0.1:8765")
         return value
-
-    @field_validator("public_url")
-    @classmethod
-    def _public(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -297,6 +280,7 @@ class Config(BaseSettings):
     accounts: dict[str, Account]
     media: Media = Field(default_factory=Media)
     archive_after: Duration = timedelta(days=30)
+    notify: Notify = Field(default_factory=Notify)
     config_path: Path = Field(Path("config.yaml"), exclude=True)
 
     @classmethod
@@ -350,188 +334,3 @@ class Config(BaseSettings):
         """The queue slots of `account`: its own, or the global schedule's."""
         own = self.accounts[account].slots
         return list(own) if own is not None else list(self.schedule.slots)
-
-    def token(self, account: str) -> str | None:
-        """The access token of `account`, or None when none is configured. Never log it."""
-        secret = self.accounts[account].access_token
-        return secret.get_secret_value() if secret is not None else None
-
-
-def default_path() -> Path:
-    """`$PUBLISHER_CONFIG`, or ./config.yaml."""
-    return Path(os.environ.get("PUBLISHER_CONFIG") or "config.yaml")
-
-
-def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read config.yaml at `path`; see the module docstring. Raise ConfigError."""
-    shown = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            [Problem(shown, "", "no such file; create one with `publisher init`, or pass -c PATH")]
-        ) from exc
-    except OSError as exc:
-        raise ConfigError([Problem(shown, "", f"cannot be read: {exc.strerror}")]) from exc
-    try:
-        data = yamlsafe.loads(raw)
-    except yamlsafe.YamlRejected as exc:
-        where = f"line {exc.line}" if exc.line else ""
-        raise ConfigError([Problem(shown, where, str(exc))]) from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError([Problem(shown, "", "must be a mapping of keys (content_dir: ...)")])
-    if "config_path" in data:
-        raise ConfigError([Problem(shown, "at 'config_path'", "unknown key")])
-    environ = os.environ if environ is None else environ
-    try:
-        config = _build(data, path, environ)
-    except ValidationError as exc:
-        problems = problems_from(exc, shown, Config, prefix="at ")
-        raise ConfigError([_name_variable(p, environ) for p in problems]) from None
-    except SettingsError as exc:
-        raise ConfigError([_unparsable_variable(exc, shown, environ)]) from None
-    return _resolve(config, path, environ)
-
-
-_SETTINGS_FIELD = re.compile(r'for field "([^"]+)"')
-
-
-def _unparsable_variable(exc: SettingsError, shown: str, environ: Mapping[str, str]) -> Problem:
-    """pydantic-settings could not parse a PUBLISHER_* variable holding a whole section as
-    JSON: say which variable and how to write it. Names only, never values (tokens)."""
-    match = _SETTINGS_FIELD.search(str(exc))
-    field = match.group(1) if match else ""
-    exact = ENV_PREFIX + field.upper()
-    names = sorted(
-        key
-        for key in environ
-        if field and (key.upper() == exact or key.upper().startswith(exact + "__"))
-    )
-    which = ", ".join(names) or f"a {ENV_PREFIX}* variable"
-    return Problem(
-        shown,
-        f"at '{field}'" if field else "",
-        f"the environment variable {which} is not valid JSON; write it as a JSON object or "
-        'list (keys in double quotes, like {"slots": []}), or set one value per variable '
-        "(like PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN)",
-    )
-
-
-def _name_variable(problem: Problem, environ: Mapping[str, str]) -> Problem:
-    """Say which PUBLISHER_* variable set (or created) the value at fault: the user would
-    otherwise look for it in the file. Names only, never values (they may be tokens)."""
-    where = problem.field.removeprefix("at ").strip("'")
-    if not where or "[" in where:
-        return problem
-    parts = where.upper().split(".")
-    exact = ENV_PREFIX + "__".join(parts)
-    parent = ENV_PREFIX + "__".join(parts[:-1]) + "__"
-    names = sorted(
-        key
-        for key in environ
-        if key.upper() == exact or (len(parts) > 1 and key.upper().startswith(parent))
-    )
-    if not names:
-        return problem
-    note = f" (set by the environment: {', '.join(names)})"
-    return Problem(problem.path, problem.field, problem.message + note, problem.severity)
-
-
-def _build(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
-    saved = {k: v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
-    if environ is os.environ:
-        return Config(**data, config_path=path)
-    # A caller-provided environment (tests): swap PUBLISHER_* variables in for the build.
-    try:
-        for key in saved:
-            del os.environ[key]
-        for key, value in environ.items():
-            if key.upper().startswith(ENV_PREFIX):
-                os.environ[key] = value
-        return Config(**data, config_path=path)
-    finally:
-        for key in [k for k in os.environ if k.upper().startswith(ENV_PREFIX)]:
-            del os.environ[key]
-        os.environ.update(saved)
-
-
-# What an Authorization header can carry: visible ASCII (Meta's tokens are letters, digits
-# and a few signs). Anything else makes httpx/h11 fail on the first call with no sentence.
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
-
-
-def _unsendable(path: Path, where: str) -> Problem:
-    """The token at `where` cannot go in an HTTP header. Never quotes the token."""
-    return Problem(
-        str(path),
-        f"at '{where}'",
-        "the access token has a space, a line break or a non-ASCII character inside (or the "
-        "file is not UTF-8 text), so it cannot be sent; paste the token again as one line "
-        "of plain text",
-    )
-
-
-def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
-    """Make paths absolute and find tokens in files; raise ConfigError on unreadable files."""
-    base = path.resolve().parent
-    problems: list[Problem] = []
-    accounts = {}
-    credentials = environ.get("CREDENTIALS_DIRECTORY")
-    for name, account in config.accounts.items():
-        token = account.access_token
-        where = f"accounts.{name}.access_token"  # where the token came from, for a problem
-        if token is None and account.access_token_file is not None:
-            where = f"accounts.{name}.access_token_file"
-            token_path = account.access_token_file
-            if not token_path.is_absolute():
-                token_path = base / token_path
-            try:
-                token = SecretStr(token_path.read_text(encoding="utf-8").strip())
-            except OSError as exc:
-                problems.append(
-                    Problem(
-                        str(path),
-                        f"at 'accounts.{name}.access_token_file'",
-                        f"cannot read {token_path}: {exc.strerror}",
-                    )
-                )
-            except UnicodeDecodeError:
-                problems.append(_unsendable(path, where))
-        if token is None and credentials:
-            candidate = Path(credentials) / f"{name}-token"
-            if candidate.is_file():
-                try:
-                    token = SecretStr(candidate.read_text(encoding="utf-8").strip())
-                except OSError as exc:
-                    problems.append(
-                        Problem(
-                            str(path),
-                            f"at 'accounts.{name}'",
-                            f"cannot read the credential {name}-token: {exc.strerror}",
-                        )
-                    )
-                except UnicodeDecodeError:
-                    problems.append(_unsendable(path, f"accounts.{name}.access_token"))
-        if token is not None:
-            # A pasted token often ends in a newline, which is not valid in an HTTP header.
-            text = token.get_secret_value().strip()
-            token = SecretStr(text) if text else None
-            if text and not _HEADER_SAFE.fullmatch(text):
-                problems.append(_unsendable(path, where))
-        accounts[name] = account.model_copy(update={"access_token": token})
-    if problems:
-        raise ConfigError(problems)
-    content_dir = (
-        config.content_dir if config.content_dir.is_absolute() else base / config.content_dir
-    )
-    state_dir = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
-    return config.model_copy(
-        update={
-            "content_dir": content_dir.resolve(),
-            "state_dir": state_dir.resolve(),
-            "accounts": accounts,
-            "config_path": path.resolve(),
-        }
-    )

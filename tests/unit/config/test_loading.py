@@ -1,4 +1,5 @@
-"""config: good and bad config.yaml files, environment overrides and token sources."""
+"""config.load: good and bad config.yaml files, what each problem says, and environment
+overrides."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import settings as config
+from publisher import config
+from publisher.config import tokens
 from publisher.errors import ConfigError
-
-MINIMAL = 'accounts:\n  main:\n    ig_user_id: "17841400000000000"\n'
-TOKEN = "IGQVJ-secret-token-value"
+from tests.support.configs import MINIMAL, TOKEN, write
 
 FULL = """\
 content_dir: posts
@@ -52,12 +52,6 @@ archive_after: 7d
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    return path
-
-
 def test_full_config(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, FULL), environ={})
     assert cfg.content_dir == (tmp_path / "posts").resolve()
@@ -76,7 +70,7 @@ def test_full_config(tmp_path: Path) -> None:
     assert cfg.media.public_url == "https://media.example.com"
     assert cfg.media.listen_address == ("0.0.0.0", 9000)
     assert cfg.archive_after == timedelta(days=7)
-    assert cfg.token("main") is None
+    assert tokens.configured(cfg, "main") is None
 
 
 def test_minimal_config_defaults(tmp_path: Path) -> None:
@@ -230,6 +224,18 @@ BAD = [
         "at 'media.public_url'",
         "http(s) URL",
     ),
+    (
+        "notify-url",
+        MINIMAL + 'notify: {urls: ["json://127.0.0.1:9/hook", "ntfyy://bad/topic"]}\n',
+        "at 'notify.urls[1]'",
+        "Apprise cannot read this URL",
+    ),
+    (
+        "notify-event",
+        MINIMAL + "notify: {on: [failed, posted]}\n",
+        "at 'notify.on[1]'",
+        "'token_expiring', 'published' or 'invalid'",
+    ),
     ("not-a-mapping", "- a\n- b\n", "", "must be a mapping"),
     ("bad-yaml", "accounts: [\n", "line 2", "not valid YAML"),
     ("alias", "a: &x 1\nb: *x\n", "line 2", "aliases"),
@@ -295,7 +301,7 @@ ENV = [
 
 def _attribute(cfg: config.Config, name: str) -> object:
     return {
-        "token": lambda: cfg.token("main"),
+        "token": lambda: tokens.configured(cfg, "main"),
         "timezone": lambda: cfg.timezone,
         "concurrency": lambda: cfg.publishing.concurrency,
         "misfire_grace": lambda: cfg.schedule.misfire_grace,
@@ -323,16 +329,16 @@ def test_environment_beats_the_file(tmp_path: Path) -> None:
         "PUBLISHER_PUBLISHING__CONCURRENCY": "4",
     }
     cfg = config.load(path, environ=environ)
-    assert cfg.token("main") == TOKEN
+    assert tokens.configured(cfg, "main") == TOKEN
     assert (cfg.publishing.concurrency, cfg.publishing.attempts) == (4, 5)  # merged, not replaced
-    assert config.load(path, environ={}).token("main") == "from-file"
+    assert tokens.configured(config.load(path, environ={}), "main") == "from-file"
 
 
 def test_process_environment_is_used_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN", TOKEN)
-    assert config.load(write(tmp_path, MINIMAL)).token("main") == TOKEN
+    assert tokens.configured(config.load(write(tmp_path, MINIMAL)), "main") == TOKEN
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
@@ -352,83 +358,6 @@ def test_token_for_a_misspelt_account_is_an_error_without_the_token(tmp_path: Pa
     assert "accounts.mian.ig_user_id" in text
     assert "PUBLISHER_ACCOUNTS__MIAN__ACCESS_TOKEN" in text
     assert TOKEN not in text
-
-
-TOKEN_SOURCES = [
-    # (id, extra account lines, files under tmp_path, environment, expected token)
-    ("file-absolute", "    access_token_file: {tmp}/tok\n", {"tok": f"{TOKEN}\n"}, {}, TOKEN),
-    ("file-relative", "    access_token_file: secrets/tok\n", {"secrets/tok": TOKEN}, {}, TOKEN),
-    ("file-empty", "    access_token_file: tok\n", {"tok": "\n"}, {}, None),
-    (
-        "credentials",
-        "",
-        {"creds/main-token": TOKEN},
-        {"CREDENTIALS_DIRECTORY": "{tmp}/creds"},
-        TOKEN,
-    ),
-    (
-        "credentials-other-account",
-        "",
-        {"creds/shop-token": TOKEN},
-        {"CREDENTIALS_DIRECTORY": "{tmp}/creds"},
-        None,
-    ),
-    (
-        "env-beats-file",
-        "    access_token_file: tok\n",
-        {"tok": "from-file"},
-        {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": TOKEN},
-        TOKEN,
-    ),
-    (
-        "file-beats-credentials",
-        "    access_token_file: tok\n",
-        {"tok": TOKEN, "creds/main-token": "from-creds"},
-        {"CREDENTIALS_DIRECTORY": "{tmp}/creds"},
-        TOKEN,
-    ),
-    ("nothing", "", {}, {}, None),
-]
-
-
-@pytest.mark.parametrize(
-    ("lines", "files", "environ", "expected"),
-    [c[1:] for c in TOKEN_SOURCES],
-    ids=[c[0] for c in TOKEN_SOURCES],
-)
-def test_token_sources(
-    tmp_path: Path,
-    lines: str,
-    files: dict[str, str],
-    environ: dict[str, str],
-    expected: str | None,
-) -> None:
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    path = write(tmp_path, MINIMAL + lines.format(tmp=tmp_path))
-    env = {key: value.format(tmp=tmp_path) for key, value in environ.items()}
-    assert config.load(path, environ=env).token("main") == expected
-
-
-def test_unreadable_token_file(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + "    access_token_file: missing-token\n")
-    with pytest.raises(ConfigError) as caught:
-        config.load(path, environ={})
-    (problem,) = caught.value.problems
-    assert problem.field == "at 'accounts.main.access_token_file'"
-    assert "missing-token" in problem.message and "No such file" in problem.message
-
-
-def test_token_never_shows(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + f"    access_token: {TOKEN}\n")
-    cfg = config.load(path, environ={})
-    assert TOKEN not in repr(cfg) and TOKEN not in str(cfg)
-    assert TOKEN not in cfg.model_dump_json()
-    bad = write(tmp_path, MINIMAL + f"    access_token: {TOKEN}\n    api: nope\n")
-    with pytest.raises(ConfigError) as caught:
-        config.load(bad, environ={})
-    assert TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,454 @@
+"""The field checks of one draft: every value the user wrote, against what Instagram takes.
+
+`Checker(document, ...).run()` returns the `Draft`'s fields, or None when the draft cannot
+be used; every problem goes to the `Report`, in the order found, each naming the field and
+the fix (SPEC §4). Media files are opened by `images` and `videos` (`check_file`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from publisher.config import Config
+from publisher.drafts import images, limits, media, videos
+from publisher.drafts.media import Finding, MediaItem
+from publisher.drafts.model import TYPES, DraftType, UserTag
+from publisher.drafts.publish_at import parse_publish_at
+from publisher.errors import Problem
+
+KEYS = ("type", "account", "caption", "media", "publish_at", "platforms", *limits.OPTION_TYPES)
+KEYS += ("paused", "status")  # `status` is the daemon's own block (SPEC §5)
+
+_HASHTAG = re.compile(r"(?<![\w#&])#\w+")
+_MENTION = re.compile(r"(?<![\w@.])@[A-Za-z0-9_.]+")
+
+
+class Report:
+    """The problems of one draft, in the order found."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.items: list[Problem] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.items.append(Problem(self.shown, where, message))
+
+    def warn(self, where: str, message: str) -> None:
+        self.items.append(Problem(self.shown, where, message, "warning"))
+
+    @property
+    def failed(self) -> bool:
+        return any(p.severity == "error" for p in self.items)
+
+
+def _kind_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+@dataclass
+class Checker:
+    """Checks one parsed draft mapping; every problem goes to `report`."""
+
+    data: dict[Any, Any]
+    config: Config
+    content_dir: Path
+    draft_dir: Path
+    report: Report
+    check_media: bool = True
+    locked_platforms: tuple[str, ...] = ()
+    type: DraftType | None = None
+
+    def run(self) -> dict[str, Any] | None:
+        """Return the Draft's fields (without path/rel/fingerprint), or None if unusable."""
+        for key in self.data:
+            if key not in KEYS:
+                self.report.error(str(key), f"unknown key; allowed: {', '.join(KEYS)}")
+        self.type = self._type()
+        account = self._account()
+        caption = self._caption()
+        items = self._media()
+        publish_at, publish_now = self._publish_at()
+        platforms = self._platforms()
+        self._options_allowed()
+        fields: dict[str, Any] = {
+            "type": self.type,
+            "account": account,
+            "caption": caption,
+            "media": items,
+            "publish_at": publish_at,
+            "publish_now": publish_now,
+            "platforms": platforms,
+            "alt_text": self._alt_text(),
+            "location_id": self._location_id(),
+            "user_tags": self._user_tags(),
+            "collaborators": self._collaborators(),
+            "cover": self._cover(),
+            "thumb_offset": self._thumb_offset(),
+            "share_to_feed": self._bool("share_to_feed")
+            if self._allowed("share_to_feed")
+            else None,
+            "paused": bool(self._bool("paused")),
+        }
+        if self.type is None or account is None:
+            return None
+        return fields
+
+    # -- scalar helpers -------------------------------------------------------------------
+
+    def _text(self, key: str, value: object, where: str | None = None) -> str | None:
+        """`value` as text, or None (with an error) when it is not."""
+        where = where or key
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool | int | float):
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            self.report.error(
+                where, f'is {_kind_name(value)}, not text; quote it: {key}: "{shown}"'
+            )
+        else:
+            self.report.error(where, f"must be text, not {_kind_name(value)}")
+        return None
+
+    def _bool(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.report.error(key, f"must be true or false, not {value!r}")
+        return None
+
+    # -- fields ---------------------------------------------------------------------------
+
+    def _type(self) -> DraftType | None:
+        value = self.data.get("type")
+        if value is None:
+            self.report.error("type", "required: one of post, carousel, reel, story")
+            return None
+        kind = TYPES.get(value.strip().lower()) if isinstance(value, str) else None
+        if kind is None:
+            self.report.error(
+                "type", f"{value!r} is not a draft type; use one of post, carousel, reel, story"
+            )
+        return kind
+
+    def _account(self) -> str | None:
+        names = sorted(self.config.accounts)
+        value = self.data.get("account")
+        if value is None:
+            if len(names) == 1:
+                return names[0]
+            self.report.error(
+                "account", f"required when several accounts are configured: {', '.join(names)}"
+            )
+            return None
+        if not isinstance(value, str) or value not in self.config.accounts:
+            self.report.error(
+                "account", f"{value!r} is not a configured account; use one of: {', '.join(names)}"
+            )
+            return None
+        return value
+
+    def _caption(self) -> str:
+        value = self.data.get("caption")
+        if value is None:
+            return ""
+        caption = self._text("caption", value)
+        if caption is None:
+            return ""
+        if len(caption) > limits.CAPTION_MAX:
+            self.report.error(
+                "caption", f"is {len(caption)} characters; Instagram allows {limits.CAPTION_MAX}"
+            )
+        hashtags = len(_HASHTAG.findall(caption))
+        if hashtags > limits.HASHTAGS_MAX:
+            self.report.error(
+                "caption", f"has {hashtags} hashtags; Instagram allows {limits.HASHTAGS_MAX}"
+            )
+        elif hashtags > limits.HASHTAGS_APP:
+            self.report.warn(
+                "caption",
+                f"has {hashtags} hashtags; the Instagram app now caps posts at "
+                f"{limits.HASHTAGS_APP}, and the API may follow",
+            )
+        mentions = len(_MENTION.findall(caption))
+        if mentions > limits.MENTIONS_MAX:
+            self.report.error(
+                "caption", f"has {mentions} @mentions; Instagram allows {limits.MENTIONS_MAX}"
+            )
+        if self.type == "story" and caption.strip():
+            self.report.warn("caption", "stories have no caption on Instagram; it is not sent")
+        return caption
+
+    def _media(self) -> tuple[MediaItem, ...]:
+        value = self.data.get("media")
+        if value is None or value == []:
+            self.report.error("media", "required: list the files, e.g. media: [photo.jpg]")
+            return ()
+        entries = [value] if isinstance(value, str) else value
+        if not isinstance(entries, list):
+            self.report.error(
+                "media", "must be a list of files or URLs, e.g. media: [look1.jpg, look2.jpg]"
+            )
+            return ()
+        found: list[tuple[int, MediaItem]] = []
+        default: media.Kind = "video" if self.type == "reel" else "image"
+        # Past the carousel maximum the count error says it all; do not stat thousands.
+        for index, entry in enumerate(entries[: limits.MEDIA_COUNT["carousel"][1]]):
+            where = f"media[{index}]"
+            source = self._text("media", entry, where)
+            if source is None:
+                continue
+            item = media.resolve(source, self.draft_dir, self.content_dir, default_kind=default)
+            if isinstance(item, str):
+                self.report.error(where, item)
+                continue
+            found.append((index, item))
+        if self.type is None:
+            return tuple(item for _, item in found)
+        fitting = self._media_fits_type(len(entries), found)
+        if self.check_media:
+            for index, item in fitting:
+                self._check_file(f"media[{index}]", item, self.type)
+        return tuple(item for _, item in found)
+
+    def _media_fits_type(
+        self, count: int, found: Sequence[tuple[int, MediaItem]]
+    ) -> list[tuple[int, MediaItem]]:
+        """Check the count and kinds for the type; return the items worth opening."""
+        if self.type is None:
+            return []
+        low, high = limits.MEDIA_COUNT[self.type]
+        if self.type == "post" and count > 1:
+            self.report.error("media", f"a post has one image, this has {count}: use carousel")
+        elif self.type == "carousel" and not low <= count <= high:
+            hint = "; for one image use type: post" if count < low else ""
+            self.report.error("media", f"a carousel has 2 to 10 items, this has {count}{hint}")
+        elif self.type in ("reel", "story") and count != 1:
+            what = "one video" if self.type == "reel" else "one image or video"
+            self.report.error(
+                "media", f"a {self.type} has {what}, this has {count}: make one draft for each"
+            )
+        fitting = []
+        for index, item in found:
+            if self.type == "post" and item.kind == "video":
+                self.report.error(
+                    f"media[{index}]", "a post is one image; for a video use type: reel"
+                )
+            elif self.type == "reel" and item.kind == "image":
+                self.report.error(
+                    f"media[{index}]",
+                    "a reel is one video (.mp4 or .mov); for an image use type: post",
+                )
+            else:
+                fitting.append((index, item))
+        return fitting
+
+    def _check_file(self, where: str, item: MediaItem, role: media.Role) -> None:
+        for finding in check_file(item, role):
+            message = f"{media.short(item.source)} {finding.message}"
+            if finding.severity == "warning":
+                self.report.warn(where, message)
+            else:
+                self.report.error(where, message)
+
+    def _publish_at(self) -> tuple[datetime | None, bool]:
+        try:
+            when, now, warning = parse_publish_at(self.data.get("publish_at"), self.config.tz)
+        except ValueError as exc:
+            self.report.error("publish_at", str(exc))
+            return None, False
+        if warning:
+            self.report.warn("publish_at", warning)
+        return when, now
+
+    def _platforms(self) -> tuple[str, ...]:
+        value = self.data.get("platforms")
+        if value is None:
+            return ("instagram",)
+        entries = [value] if isinstance(value, str) else value
+        if not isinstance(entries, list):
+            self.report.error("platforms", "must be a list, e.g. platforms: [instagram]")
+            return ("instagram",)
+        if not entries:
+            self.report.error("platforms", "list at least one, e.g. platforms: [instagram]")
+            return ("instagram",)
+        names: list[str] = []
+        for index, entry in enumerate(entries):
+            name = self._text("platforms", entry, f"platforms[{index}]")
+            if name is not None and name.strip() and name.strip() not in names:
+                names.append(name.strip())
+        self.locked_platforms = tuple(n for n in names if n.lower() != "instagram")
+        for name in self.locked_platforms:
+            self.report.warn(
+                "platforms", f"{name!r} is not available (only instagram): reported as locked"
+            )
+        return tuple(names)
+
+    def _options_allowed(self) -> None:
+        if self.type is None:
+            return
+        for key, types in limits.OPTION_TYPES.items():
+            if self.data.get(key) is not None and self.type not in types:
+                self.report.error(
+                    key, f"is for {', '.join(types)} drafts only, not a {self.type}; remove it"
+                )
+
+    def _allowed(self, key: str) -> bool:
+        return self.type is None or self.type in limits.OPTION_TYPES[key]
+
+    def _alt_text(self) -> str | None:
+        value = self.data.get("alt_text")
+        if value is None or not self._allowed("alt_text"):
+            return None
+        text = self._text("alt_text", value)
+        if text is not None and len(text) > limits.ALT_TEXT_MAX:
+            self.report.error(
+                "alt_text", f"is {len(text)} characters; Instagram allows {limits.ALT_TEXT_MAX}"
+            )
+        return text
+
+    def _location_id(self) -> str | None:
+        value = self.data.get("location_id")
+        if value is None or not self._allowed("location_id"):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip().isdigit():
+            self.report.error(
+                "location_id",
+                f"{value!r} is not a location id: the digits of a Facebook Page with a "
+                'location, like "110843418940484"',
+            )
+            return None
+        return value.strip()
+
+    def _user_tags(self) -> tuple[UserTag, ...]:
+        value = self.data.get("user_tags")
+        if value is None or not self._allowed("user_tags"):
+            return ()
+        if not isinstance(value, list):
+            self.report.error(
+                "user_tags", "must be a list, e.g. user_tags: [{username: jane, x: 0.5, y: 0.8}]"
+            )
+            return ()
+        if len(value) > limits.USER_TAGS_MAX:
+            self.report.error(
+                "user_tags", f"has {len(value)}; Instagram allows up to {limits.USER_TAGS_MAX} tags"
+            )
+        tags: list[UserTag] = []
+        need_position = self.type in ("post", "carousel")
+        for index, entry in enumerate(value[: limits.USER_TAGS_MAX]):
+            where = f"user_tags[{index}]"
+            if not isinstance(entry, dict):
+                self.report.error(where, "must be a mapping like {username: jane, x: 0.5, y: 0.8}")
+                continue
+            for key in entry:
+                if key not in ("username", "x", "y"):
+                    self.report.error(f"{where}.{key}", "unknown key; allowed: username, x, y")
+            username = self._username(entry.get("username"), f"{where}.username", "user_tags")
+            position = [self._fraction(entry.get(axis), f"{where}.{axis}") for axis in "xy"]
+            for axis, number in zip("xy", position, strict=True):
+                if number is None and entry.get(axis) is None and need_position:
+                    self.report.error(f"{where}.{axis}", "required on images: a number from 0 to 1")
+            if username is not None:
+                tags.append(UserTag(username, position[0], position[1]))
+        return tuple(tags)
+
+    def _fraction(self, value: object, where: str) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.report.error(where, f"{value!r} is not a number; write a number from 0 to 1")
+            return None
+        if not 0 <= value <= 1:
+            self.report.error(where, f"{value} is outside 0 to 1 (0 = left/top, 1 = right/bottom)")
+            return None
+        return float(value)
+
+    def _username(self, value: object, where: str, key: str) -> str | None:
+        if value is None:
+            self.report.error(where, "required: the Instagram username")
+            return None
+        name = self._text(key, value, where)
+        if name is None:
+            return None
+        name = name.strip()
+        if name.startswith("@"):
+            self.report.error(where, f"write {name[1:]!r} without the @")
+            return None
+        if not name or not re.fullmatch(r"[A-Za-z0-9_.]{1,30}", name):
+            self.report.error(where, f"{name!r} is not an Instagram username")
+            return None
+        return name
+
+    def _collaborators(self) -> tuple[str, ...]:
+        value = self.data.get("collaborators")
+        if value is None or not self._allowed("collaborators"):
+            return ()
+        entries = [value] if isinstance(value, str) else value
+        if not isinstance(entries, list):
+            self.report.error("collaborators", "must be a list of usernames, e.g. [jane]")
+            return ()
+        if len(entries) > limits.COLLABORATORS_MAX:
+            self.report.error(
+                "collaborators",
+                f"has {len(entries)}; Instagram allows up to {limits.COLLABORATORS_MAX} "
+                "collaborators",
+            )
+        names = [
+            self._username(entry, f"collaborators[{index}]", "collaborators")
+            for index, entry in enumerate(entries[: limits.COLLABORATORS_MAX * 2])
+        ]
+        return tuple(name for name in names if name is not None)
+
+    def _cover(self) -> MediaItem | None:
+        value = self.data.get("cover")
+        if value is None or not self._allowed("cover"):
+            return None
+        source = self._text("cover", value)
+        if source is None:
+            return None
+        item = media.resolve(source, self.draft_dir, self.content_dir)
+        if isinstance(item, str):
+            self.report.error("cover", item)
+            return None
+        if item.kind == "video":
+            self.report.error("cover", "must be a JPEG image, not a video")
+            return None
+        if self.check_media:
+            self._check_file("cover", item, "cover")
+        return item
+
+    def _thumb_offset(self) -> int | None:
+        value = self.data.get("thumb_offset")
+        if value is None or not self._allowed("thumb_offset"):
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.report.error(
+                "thumb_offset", f"{value!r}: write whole milliseconds from 0, like 1500"
+            )
+            return None
+        return value
+
+
+def check_file(item: MediaItem, role: media.Role) -> list[Finding]:
+    """Given a media item and how it is used (the draft type, or "cover"), return what is
+    wrong with its file. URLs are not fetched here (Instagram fetches them; the media host
+    checks that they answer)."""
+    if item.path is None:
+        return []
+    if item.kind == "video":
+        return videos.check(item.path, role)
+    return images.check(item.path, role)

@@ -1,0 +1,54 @@
+"""What Instagram takes, in one table: the numbers every draft and media check uses.
+
+Sources: instagram-api.md §2.1 (parameters per media type) and §6 (Meta's IG User Media
+reference, media specifications). Kept together so that they cannot drift apart
+(LESSONS.md, "limits hard-coded").
+"""
+
+from __future__ import annotations
+
+# Captions (§6 "Caption").
+CAPTION_MAX = 2200
+HASHTAGS_MAX = 30
+HASHTAGS_APP = 5  # the Instagram app caps posts at 5 since Dec 2025; the API may follow
+MENTIONS_MAX = 20
+
+# Options (§2.1).
+COLLABORATORS_MAX = 3
+USER_TAGS_MAX = 20
+ALT_TEXT_MAX = 1000
+
+# How many media items each draft type has: (least, most).
+MEDIA_COUNT: dict[str, tuple[int, int]] = {
+    "post": (1, 1),
+    "carousel": (2, 10),
+    "reel": (1, 1),
+    "story": (1, 1),
+}
+
+# Which draft types take each option (§2.1).
+OPTION_TYPES: dict[str, tuple[str, ...]] = {
+    "alt_text": ("post", "carousel"),
+    "location_id": ("post", "carousel", "reel"),
+    "user_tags": ("post", "carousel", "reel", "story"),
+    "collaborators": ("post", "carousel", "reel"),
+    "cover": ("reel",),
+    "thumb_offset": ("reel",),
+    "share_to_feed": ("reel",),
+}
+
+# Images (§6 "Images").
+IMAGE_MAX_BYTES = 8 * 1024 * 1024  # error 2207004 says 8 MiB
+FEED_RATIO_MIN = 4 / 5  # portrait limit for post/carousel images
+FEED_RATIO_MAX = 1.91  # landscape limit
+FEED_WIDTH_MIN, FEED_WIDTH_MAX = 320, 1440  # outside: Instagram rescales (a warning)
+
+# Videos (§6 "Reels", "Story video", "Carousel").
+VIDEO_CODECS = frozenset({"h264", "hevc"})
+# role -> (min seconds, max seconds, max bytes). Carousel videos have no spec of their own:
+# the reel spec is the safe one (§6 "Carousel").
+VIDEO_LIMITS: dict[str, tuple[float, float, int]] = {
+    "reel": (3.0, 15 * 60.0, 300 * 1000 * 1000),
+    "carousel": (3.0, 15 * 60.0, 300 * 1000 * 1000),
+    "story": (3.0, 60.0, 100 * 1000 * 1000),
+}

@@ -1,0 +1,89 @@
+"""What a draft is once read: `Draft` (valid), `Loaded` (what `load` found in one file),
+`UserTag`, and `caption_hash`, the key that recognises a post on Instagram after a crash."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from publisher.drafts.media import MediaItem
+from publisher.errors import Problem
+
+DraftType = Literal["post", "carousel", "reel", "story"]
+TYPES: dict[str, DraftType] = {
+    "post": "post",
+    "carousel": "carousel",
+    "reel": "reel",
+    "story": "story",
+}
+
+
+@dataclass(frozen=True)
+class UserTag:
+    """A tagged account; x/y (0..1 from the top left) are required on images."""
+
+    username: str
+    x: float | None = None
+    y: float | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A valid draft. `publish_at` is aware UTC (or None: `publish_now`, or the next slot)."""
+
+    path: Path
+    rel: str
+    type: DraftType
+    account: str
+    caption: str
+    media: tuple[MediaItem, ...]
+    publish_at: datetime | None = None
+    publish_now: bool = False
+    platforms: tuple[str, ...] = ("instagram",)
+    alt_text: str | None = None
+    location_id: str | None = None
+    user_tags: tuple[UserTag, ...] = ()
+    collaborators: tuple[str, ...] = ()
+    cover: MediaItem | None = None
+    thumb_offset: int | None = None
+    share_to_feed: bool | None = None
+    paused: bool = False
+    fingerprint: str = ""
+    caption_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.caption_hash:
+            # A story's caption is never sent (payloads), so its post on Instagram has none.
+            sent = "" if self.type == "story" else self.caption
+            object.__setattr__(self, "caption_hash", caption_hash(sent))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What `load` found in one draft file. `draft` is None when there is any error."""
+
+    path: Path
+    rel: str
+    draft: Draft | None
+    problems: tuple[Problem, ...]
+    fingerprint: str
+    status: dict[str, Any] | None = None
+    locked_platforms: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def caption_hash(caption: str) -> str:
+    """Given a caption, return the sha256 (hex) of its NFC-normalised, stripped text: the key
+    used to recognise the post on Instagram after a crash."""
+    return hashlib.sha256(unicodedata.normalize("NFC", caption).strip().encode()).hexdigest()
