@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any, Literal
 
 from publisher.drafts.media import MediaItem
 from publisher.errors import Problem
+from publisher.instagram import captions
 
 DraftType = Literal["post", "carousel", "reel", "story"]
 TYPES: dict[str, DraftType] = {
@@ -84,6 +83,7 @@ class Loaded:
 
 
 def caption_hash(caption: str) -> str:
-    """Given a caption, return the sha256 (hex) of its NFC-normalised, stripped text: the key
-    used to recognise the post on Instagram after a crash."""
-    return hashlib.sha256(unicodedata.normalize("NFC", caption).strip().encode()).hexdigest()
+    """Given a caption, return the key used to recognise the post on Instagram after a
+    crash: the sha256 of the caption as it reads whatever Meta does to it on the way back
+    (no "@", NFC, stripped; `instagram.captions`)."""
+    return captions.fingerprint(caption)

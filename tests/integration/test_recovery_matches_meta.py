@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from publisher import drafts
 from publisher.commands import plan
 from publisher.commands.publish import publish_draft
-from publisher.config.settings import Config
-from publisher.drafts import parse as drafts
-from publisher.drafts.parse import Draft
+from publisher.config import Config
+from publisher.drafts import Draft
 from publisher.instagram import usage
 from publisher.job import Job, State
 from publisher.publishing import containers, flow, limits
@@ -64,6 +64,31 @@ def run(config: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]
 
 
 # --- captions read back without "@" ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("lose_with", ["drop", "502"])
+def test_a_post_with_mentions_whose_answer_was_lost_ends_published(
+    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime, lose_with: str
+) -> None:
+    site = sandbox_site(tmp_path, sandbox)
+    path = write_draft(site, "post", text=MENTIONS)
+    sandbox.faults.lose_publish_responses = 1
+    sandbox.faults.lose_publish_with = lose_with
+
+    job, lines = run(site, path, fake_time)
+
+    [post] = sandbox.posts()
+    assert job.state is State.PUBLISHED, (job.error, lines)
+    assert job.media_id == post["id"]
+    assert job.permalink == post["permalink"]
+    assert any("found after an interrupted publish" in line for line in lines)
+    assert sum(sandbox.publish_calls().values()) == 1
+    # what the sandbox reads back is what Meta reads back: no "@"
+    with httpx.Client(
+        base_url=f"{sandbox.base_url}/v25.0", headers={"Authorization": "Bearer a-reader-token"}
+    ) as api:
+        read = api.get(f"/{post['id']}", params={"fields": "caption"}).json()
+    assert "@" not in read["caption"] and "jane.doe" in read["caption"]
 
 
 def test_a_story_on_instagram_login_is_never_looked_up_and_says_what_to_check(
