@@ -100,6 +100,7 @@ class Checker:
             "share_to_feed": self._bool("share_to_feed")
             if self._allowed("share_to_feed")
             else None,
+            "first_comment": self._first_comment(),
             "paused": bool(self._bool("paused")),
         }
         if self.type is None or account is None:
@@ -167,16 +168,10 @@ class Checker:
         caption = self._text("caption", value)
         if caption is None:
             return ""
-        if len(caption) > limits.CAPTION_MAX:
-            self.report.error(
-                "caption", f"is {len(caption)} characters; Instagram allows {limits.CAPTION_MAX}"
-            )
-        hashtags = len(_HASHTAG.findall(caption))
-        if hashtags > limits.HASHTAGS_MAX:
-            self.report.error(
-                "caption", f"has {hashtags} hashtags; Instagram allows {limits.HASHTAGS_MAX}"
-            )
-        elif hashtags > limits.HASHTAGS_APP:
+        hashtags = self._length_and_hashtags(
+            "caption", caption, limits.CAPTION_MAX, limits.HASHTAGS_MAX
+        )
+        if limits.HASHTAGS_APP < hashtags <= limits.HASHTAGS_MAX:
             self.report.warn(
                 "caption",
                 f"has {hashtags} hashtags; the Instagram app now caps posts at "
@@ -190,6 +185,35 @@ class Checker:
         if self.type == "story" and caption.strip():
             self.report.warn("caption", "stories have no caption on Instagram; it is not sent")
         return caption
+
+    def _length_and_hashtags(self, key: str, text: str, most: int, hashtags_most: int) -> int:
+        """Report `text` longer than `most` characters or with more hashtags than
+        `hashtags_most`; return its hashtag count."""
+        if len(text) > most:
+            self.report.error(
+                key, f"is {len(text)} characters; Instagram allows {most}: shorten it"
+            )
+        hashtags = len(_HASHTAG.findall(text))
+        if hashtags > hashtags_most:
+            self.report.error(
+                key, f"has {hashtags} hashtags; Instagram allows {hashtags_most}: remove some"
+            )
+        return hashtags
+
+    def _first_comment(self) -> str | None:
+        value = self.data.get("first_comment")
+        if value is None or not self._allowed("first_comment"):
+            return None
+        text = self._text("first_comment", value)
+        if text is None:
+            return None
+        if not text.strip():
+            self.report.error("first_comment", "is empty: write the comment, or remove the key")
+            return None
+        self._length_and_hashtags(
+            "first_comment", text, limits.FIRST_COMMENT_MAX, limits.FIRST_COMMENT_HASHTAGS_MAX
+        )
+        return text
 
     def _media(self) -> tuple[MediaItem, ...]:
         value = self.data.get("media")

@@ -50,6 +50,7 @@ class Draft:
     cover: MediaItem | None = None
     thumb_offset: int | None = None
     share_to_feed: bool | None = None
+    first_comment: str | None = None
     paused: bool = False
     fingerprint: str = ""
     caption_hash: str = ""

@@ -96,12 +96,14 @@ def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) ->
     changes: dict[str, Any] = {"next_attempt_at": None}
     if draft is not None and job.publish_requested_at is None:
         # While a publish may be in flight the job keeps the caption it was sent with:
-        # reconciliation recognises the post by it.
+        # reconciliation recognises the post by it. The first comment is kept from then on
+        # too: after the post, it is the job's, whatever becomes of the draft.
         changes.update(
             account=draft.account,
             type=draft.type,
             fingerprint=draft.fingerprint,
             caption_hash=draft.caption_hash,
+            first_comment=draft.first_comment,
         )
     note = "claimed again after an interrupted run" if job.state is State.PUBLISHING else ""
     claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes)

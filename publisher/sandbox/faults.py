@@ -59,6 +59,9 @@ class Faults:
     # The next N comment POSTs COMMIT the comment, then lose the answer (as
     # `lose_publish_with` says: the connection dropped, or a bare 502).
     lose_comment_responses: int = 0
+    # Every comment POST is refused with code 10, as when the token lacks the comments
+    # permission (instagram_business_manage_comments / instagram_manage_comments).
+    refuse_comments: bool = False
     # /refresh_access_token refuses a token younger than this (Meta: 24 hours).
     refresh_min_age_s: int = 86400
 

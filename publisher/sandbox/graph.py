@@ -312,6 +312,8 @@ class Graph:
         it is made and then refused (what Meta did to one scheduler, LESSONS.md)."""
         with self._lock:
             author = self._author(key)
+            if self.faults.refuse_comments:
+                raise meta_errors.comment_permission()
             comment = comments.create(self._world, media_id, form, author, self._clock())
             self._world.save()  # durable before anyone hears of it
             lose = None

@@ -336,3 +336,7 @@ def comment_without_message() -> GraphError:
 
 def comment_too_long(length: int) -> GraphError:
     return bad_parameter(f"The comment is too long ({length} characters; at most 2200)")
+
+
+def comment_permission() -> GraphError:
+    return GraphError(10, "(#10) Application does not have permission for this action")

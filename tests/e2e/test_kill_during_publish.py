@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,43 +27,9 @@ from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.publishing import failpoints
 from publisher.store import jobstore
-from tests.support.site import REPO, FakeTime, load_config, make_site, write_draft
+from tests.support.site import REPO, FakeTime, write_draft
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("sandbox") / "sandbox.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "publisher.sandbox.server", "--port", "0", "--state", str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("sandbox listening on "), line
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def sandbox(sandbox_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox_url, timeout=10) as control:
-        control.post("/_sandbox/reset").raise_for_status()
-        yield control
-
-
-@pytest.fixture
-def site(tmp_path: Path, sandbox_url: str) -> Config:
-    # poll_interval 0s: the subprocess polls the sandbox's few IN_PROGRESS answers at once
-    return load_config(
-        make_site(tmp_path, account={"base_url": sandbox_url}, publishing={"poll_interval": "0s"})
-    )
 
 
 def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.CompletedProcess[str]:
