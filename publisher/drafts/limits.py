@@ -17,6 +17,9 @@ MENTIONS_MAX = 20
 FIRST_COMMENT_MAX = CAPTION_MAX
 FIRST_COMMENT_HASHTAGS_MAX = HASHTAGS_MAX
 
+# Trial reels (§2.1 `trial_params`): the draft's word for each graduation strategy.
+TRIAL_STRATEGIES = ("manual", "performance")
+
 # Options (§2.1).
 COLLABORATORS_MAX = 3
 USER_TAGS_MAX = 20
@@ -39,6 +42,8 @@ OPTION_TYPES: dict[str, tuple[str, ...]] = {
     "cover": ("reel",),
     "thumb_offset": ("reel",),
     "share_to_feed": ("reel",),
+    "trial": ("reel",),
+    "audio_name": ("reel",),
     # stories take no comments through the API; every other type does
     "first_comment": ("post", "carousel", "reel"),
 }

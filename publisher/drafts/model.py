@@ -50,6 +50,8 @@ class Draft:
     cover: MediaItem | None = None
     thumb_offset: int | None = None
     share_to_feed: bool | None = None
+    trial: str | None = None  # reel: "manual" | "performance" (limits.TRIAL_STRATEGIES)
+    audio_name: str | None = None  # reel
     first_comment: str | None = None
     paused: bool = False
     fingerprint: str = ""

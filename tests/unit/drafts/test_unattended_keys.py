@@ -1,5 +1,5 @@
-"""The draft keys of SPEC §8 (issue 9): `first_comment`, each problem a sentence naming the
-file, the field and the fix."""
+"""The draft keys of SPEC §8 (issue 9): `first_comment`, and a reel's `trial` and
+`audio_name`; each problem a sentence naming the file, the field and the fix."""
 
 from __future__ import annotations
 
@@ -91,3 +91,48 @@ def test_a_caption_keeps_its_own_sentences(site: Config) -> None:
         "caption",
         "is 2201 characters; Instagram allows 2200: shorten it",
     )
+
+
+@pytest.mark.parametrize("trial", ["manual", "performance"])
+def test_a_trial_reel_with_its_audio_name(site: Config, trial: str) -> None:
+    text = f"type: reel\nmedia: [c.mp4]\ntrial: {trial}\naudio_name: Original sound\n"
+    loaded = load_text(site, text, REEL)
+    assert loaded.errors == ()
+    assert loaded.draft is not None
+    assert (loaded.draft.trial, loaded.draft.audio_name) == (trial, "Original sound")
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "field", "words"),
+    [
+        (
+            "type: reel\nmedia: [c.mp4]\ntrial: sometimes\n",
+            REEL,
+            "trial",
+            "'sometimes' is not a trial strategy: write manual or performance",
+        ),
+        ("type: reel\nmedia: [c.mp4]\ntrial: true\n", REEL, "trial", "write manual or performance"),
+        (
+            "type: post\nmedia: [a.jpg]\ntrial: manual\n",
+            IMG,
+            "trial",
+            "is for reel drafts only, not a post; remove it",
+        ),
+        (
+            "type: carousel\nmedia: [a.jpg, a.jpg]\naudio_name: Song\n",
+            IMG,
+            "audio_name",
+            "is for reel drafts only, not a carousel; remove it",
+        ),
+        ("type: reel\nmedia: [c.mp4]\naudio_name: 1999\n", REEL, "audio_name", "quote it"),
+        ("type: reel\nmedia: [c.mp4]\naudio_name: ''\n", REEL, "audio_name", "is empty"),
+    ],
+)
+def test_bad_reel_options_name_the_file_the_field_and_the_fix(
+    site: Config, text: str, files: dict[str, object], field: str, words: str
+) -> None:
+    loaded = load_text(site, text, files)
+    assert loaded.draft is None
+    [problem] = loaded.errors
+    assert (problem.field, words in problem.message) == (field, True), problem
+    assert str(problem).startswith(f"{loaded.path}: {field}: ")

@@ -198,6 +198,41 @@ def test_a_lost_comment_answer_leaves_the_comment_made(sandbox: SandboxServer, h
     assert sandbox.faults.lose_comment_responses == 0
 
 
+# --- reel options ----------------------------------------------------------------------------
+
+VIDEO_URL = "https://media.example.invalid/clip.mp4"  # never fetched: offline sandbox
+
+
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ({"image_url": URL, "trial_params": '{"graduation_strategy":"MANUAL"}'}, 100),
+        ({"image_url": URL, "audio_name": "Song"}, 100),
+        ({"media_type": "REELS", "video_url": VIDEO_URL, "trial_params": "{}"}, 100),
+        ({"media_type": "REELS", "video_url": VIDEO_URL, "trial_params": "MANUAL"}, 100),
+    ],
+)
+def test_reel_options_are_checked(sandbox: SandboxServer, form: dict[str, str], code: int) -> None:
+    with graph(sandbox) as api:
+        answer = api.post(f"/{IG}/media", data=form)
+    assert answer.status_code == 400 and code_of(answer) == code
+
+
+def test_a_trial_reel_keeps_its_options(sandbox: SandboxServer) -> None:
+    trial = '{"graduation_strategy":"SS_PERFORMANCE"}'
+    form = {"media_type": "REELS", "video_url": VIDEO_URL, "trial_params": trial}
+    with graph(sandbox) as api:
+        container = api.post(f"/{IG}/media", data={**form, "audio_name": "Original sound"})
+        assert container.status_code == 200, container.text
+        for _ in range(5):
+            api.get(f"/{container.json()['id']}", params={"fields": "status_code"})
+        published = api.post(f"/{IG}/media_publish", data={"creation_id": container.json()["id"]})
+        assert published.status_code == 200, published.text
+    [kept] = sandbox.posts()
+    assert kept["extras"]["trial_params"] == trial
+    assert kept["extras"]["audio_name"] == "Original sound"
+
+
 # --- token refresh -------------------------------------------------------------------------
 
 
