@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from publisher.drafts import captions
 from publisher.drafts.media import MediaItem
 from publisher.errors import Problem
-from publisher.instagram import captions
 
 DraftType = Literal["post", "carousel", "reel", "story"]
 TYPES: dict[str, DraftType] = {
@@ -88,5 +88,5 @@ class Loaded:
 def caption_hash(caption: str) -> str:
     """Given a caption, return the key used to recognise the post on Instagram after a
     crash: the sha256 of the caption as it reads whatever Meta does to it on the way back
-    (no "@", NFC, stripped; `instagram.captions`)."""
+    (no "@", NFC, stripped; `drafts.captions`)."""
     return captions.fingerprint(caption)

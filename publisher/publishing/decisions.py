@@ -19,9 +19,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from publisher.drafts import captions
 from publisher.errors import ApiError, AuthFailed, Permanent
-from publisher.instagram import captions, session
 from publisher.instagram import client as graph
+from publisher.instagram import session
 from publisher.job import Container, Job, State
 
 # Container statuses after which a container can never be published.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from publisher import drafts
+from publisher.drafts import captions
 from publisher.errors import (
     Ambiguous,
     ApiError,
@@ -20,7 +21,6 @@ from publisher.errors import (
     RebuildContainer,
     Transient,
 )
-from publisher.instagram import captions
 from publisher.job import Container, Job, State
 from publisher.publishing import decisions
 

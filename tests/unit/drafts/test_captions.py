@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from publisher.instagram import captions
+from publisher.drafts import captions
 from publisher.sandbox import views
 
 # Captions as people write them: mentions, hashtags, e-mail addresses, emoji, accents (also
