@@ -6,7 +6,8 @@ drafts, the idle cost of a long queue, and restart time.
                (job.api_calls, sub-millisecond); the sandbox's post timestamp (whole seconds)
                is checked against it.
     burst      N drafts dropped into content/ at once -> seconds until every one is scheduled
-               in the job store (goal <= 10 s for 1,000)
+               in the job store, and until every draft's status block says so (goal <= 10 s
+               for 1,000)
     idle       with N scheduled drafts: CPU share over a window (utime+stime from
                /proc/<pid>/stat) and RSS (goal < 1 % and < 150 MB for 10,000)
     restart    with N drafts and their jobs: seconds from exec to "ready"
@@ -36,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from publisher.drafts import statusblock
 from publisher.job import Job, State
 from publisher.store import jobstore
 
@@ -279,10 +281,22 @@ def bench_burst(root: Path, count: int) -> dict[str, Any]:
 
         wait_for(all_scheduled, 600, "every draft scheduled")
         scheduled = time.monotonic() - started
+        unwritten = set(site.content.glob("d*.yaml"))
+
+        def all_written() -> bool:
+            # Only the drafts not seen written yet are read again: the poll stays cheap.
+            for path in list(unwritten):
+                if (statusblock.read(path.read_bytes()) or {}).get("state") == "scheduled":
+                    unwritten.discard(path)
+            return not unwritten
+
+        wait_for(all_written, 600, "every status block written")
+        written = time.monotonic() - started
         return {
             "drafts": count,
             "drop_s": round(dropped, 2),
             "all_scheduled_s": round(scheduled, 2),
+            "all_status_written_s": round(written, 2),
         }
     finally:
         daemon.stop()

@@ -41,11 +41,15 @@ _REFUSED = frozenset({190, 102})
 @dataclass(frozen=True)
 class Outcome:
     """What looking after one account's token came to: `refused` is why Meta refuses the
-    token (the account is blocked), None otherwise; `note` is the log line."""
+    token (the account is blocked), None otherwise; `note` is the log line; `expires_at`
+    when the token in use ends, where known (a refreshed one), and `renewed` whether it was
+    just refreshed (a token near its end that is not being renewed is worth telling)."""
 
     account: str
     note: str
     refused: str | None = None
+    expires_at: datetime | None = None
+    renewed: bool = False
 
 
 def looked_after(config: Config, account: str) -> bool:
@@ -97,9 +101,9 @@ def look_after(rt: Runtime, account: str) -> Outcome:
     except AuthFailed as exc:
         if exc.code in _REFUSED or exc.code is None:
             return Outcome(account, exc.describe(), f"account {account}: {exc.describe()}")
-        return _later(account, exc, now)
+        return _later(account, exc, now, record.expires_at if record.token else None)
     except ApiError as exc:
-        return _later(account, exc, now)
+        return _later(account, exc, now, record.expires_at if record.token else None)
 
 
 def _refresh(rt: Runtime, account: str, record: refreshed.Kept, now: datetime) -> Outcome:
@@ -124,10 +128,11 @@ def _refresh(rt: Runtime, account: str, record: refreshed.Kept, now: datetime) -
         log.error("account %s: the refreshed token could not be kept: %s", account, exc)
         raise
     until = f"; it expires {expires.date().isoformat()}" if expires else ""
-    return Outcome(account, f"account {account}: access token refreshed{until}")
+    note = f"account {account}: access token refreshed{until}"
+    return Outcome(account, note, expires_at=expires, renewed=True)
 
 
-def _later(account: str, exc: ApiError, now: datetime) -> Outcome:
+def _later(account: str, exc: ApiError, now: datetime, expires_at: datetime | None) -> Outcome:
     when = (now + TRY_EVERY).isoformat(timespec="minutes")
-    return Outcome(account, f"account {account}: token not renewed now ({exc.describe()}); "
-                   f"tried again after {when}")  # fmt: skip
+    note = f"account {account}: token not renewed now ({exc.describe()}); tried again after {when}"
+    return Outcome(account, note, expires_at=expires_at)

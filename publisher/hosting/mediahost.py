@@ -9,7 +9,12 @@
   32 random bytes made once in `state_dir/media.key` (mode 0600) and reused after restarts,
   so links given out before a restart keep working. Anything else is a 404 with no hint.
 - `base_url`: `BaseUrlHost`, for media mirrored elsewhere: `public_url` + "/" + relpath.
-- `s3`: not available yet (a ConfigError that says so).
+- `s3`: `publisher.hosting.s3.S3Host`: the file is uploaded to a bucket for the job and
+  Instagram gets a presigned link; the job's objects are deleted once it is done.
+
+Every host takes the job a link is for (`url_for(path, job_id=...)`) and is told when a job
+is done (`release(job_id)`) and, at start, which jobs are still active (`sweep(ids)`), so a
+host that copies files somewhere can delete them; serve and base_url have nothing to delete.
 
 The server answers GET and HEAD with the right Content-Type, Content-Length and
 `Accept-Ranges: bytes`; a single `Range` gets 206 with Content-Range (Meta's video fetcher
@@ -31,6 +36,7 @@ import secrets
 import stat
 import sys
 import threading
+from collections.abc import Collection
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
@@ -39,7 +45,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
-from publisher.errors import ConfigError, Problem, StoreCorrupt, StoreError
+from publisher.errors import StoreCorrupt, StoreError
 from publisher.hosting import httpserve
 
 log = logging.getLogger(__name__)
@@ -59,9 +65,15 @@ _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 
 
 class MediaHost(Protocol):
-    """Turns a media file under content_dir into a URL Instagram can fetch."""
+    """Turns a media file into a URL Instagram can fetch, for a job."""
 
-    def url_for(self, path: Path) -> str: ...
+    def url_for(self, path: Path, *, job_id: str | None = None) -> str: ...
+
+    def release(self, job_id: str) -> None:
+        """The job is published, failed or cancelled: what was put out for it can go."""
+
+    def sweep(self, active_job_ids: Collection[str]) -> None:
+        """At start: what earlier runs put out for jobs not in `active_job_ids` can go."""
 
     def start(self) -> None: ...
 
@@ -181,14 +193,24 @@ def _create_key(path: Path) -> bytes:
 # --- the hosts ----------------------------------------------------------------------------
 
 
-class BaseUrlHost:
+class _NothingToDelete:
+    """Hosts that link to the files where they are: no copies to release or sweep."""
+
+    def release(self, job_id: str) -> None:
+        pass
+
+    def sweep(self, active_job_ids: Collection[str]) -> None:
+        pass
+
+
+class BaseUrlHost(_NothingToDelete):
     """`media.host: base_url`: content_dir is mirrored at `public_url`. Nothing to run."""
 
     def __init__(self, *, content_dir: Path, public_url: str) -> None:
         self._content_dir = Path(os.path.realpath(content_dir))
         self._public_url = public_url.rstrip("/")
 
-    def url_for(self, path: Path) -> str:
+    def url_for(self, path: Path, *, job_id: str | None = None) -> str:
         """Return public_url + "/" + the percent-encoded path relative to content_dir.
         Raise ValueError if `path` is outside content_dir."""
         return f"{self._public_url}/{quote(relative_path(self._content_dir, path), safe='/')}"
@@ -200,7 +222,7 @@ class BaseUrlHost:
         pass
 
 
-class ServeHost:
+class ServeHost(_NothingToDelete):
     """`media.host: serve`: signed, expiring links to our own HTTP server (module doc).
 
     Owns the server (a ThreadingHTTPServer in a daemon thread). `listen` may use port 0:
@@ -243,7 +265,7 @@ class ServeHost:
             return urlunsplit(split._replace(netloc=netloc))
         return self._public_url
 
-    def url_for(self, path: Path) -> str:
+    def url_for(self, path: Path, *, job_id: str | None = None) -> str:
         """Return a link to `path` that works until now + link_ttl.
         Raise ValueError if `path` is outside content_dir."""
         relpath = relative_path(self._content_dir, path)
@@ -303,7 +325,7 @@ class ServeHost:
 
 def make(config: Config, *, clock: Clock) -> MediaHost:
     """Given the config, return the media host `media.host` names (not started).
-    Raise ConfigError for `s3` (not available yet); StoreError if the key cannot be made."""
+    Raise StoreError if the serve key cannot be made; ConfigError if s3 has no bucket."""
     media = config.media
     if media.host == "serve":
         return ServeHost(
@@ -316,15 +338,9 @@ def make(config: Config, *, clock: Clock) -> MediaHost:
         )
     if media.host == "base_url":
         return BaseUrlHost(content_dir=config.content_dir, public_url=media.public_url)
-    raise ConfigError(
-        [
-            Problem(
-                str(config.config_path),
-                "at 'media.host'",
-                "s3 is not available yet; use serve or base_url",
-            )
-        ]
-    )
+    from publisher.hosting import s3  # boto3 takes half a second to import: s3 users only
+
+    return s3.make(config)
 
 
 # --- the HTTP server ----------------------------------------------------------------------

@@ -57,8 +57,17 @@ class Change:
 
 def of_transition(before: Job | None, after: Job, at: datetime) -> Change | None:
     """Given a job as it was (None when it is new) and as it is now, return the Change to
-    tell, or None when its state did not change or the new state is not an Event."""
-    if before is not None and before.state == after.state:
+    tell, or None when its state did not change or the new state is not an Event.
+
+    `published` is told once the permalink is known: the store records the media id first
+    and the permalink a moment later (README "Exactly once"), and the message should carry
+    the link."""
+    if after.state is State.PUBLISHED:
+        if after.permalink is None:
+            return None
+        if before is not None and before.state is State.PUBLISHED and before.permalink:
+            return None
+    elif before is not None and before.state == after.state:
         return None
     event = _EVENT_OF_STATE.get(after.state)
     if event is None:

@@ -36,6 +36,7 @@ from publisher.hosting import mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
 from publisher.job import ApiCall, Job, State
+from publisher.notify.sender import Notifier
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import JobStore
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SANDBOX_STATE = "sandbox.json"
 # How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
 # figure, so within this window only other apps' posts go unseen.
+NOTIFY_CLOSE_TIMEOUT = 5.0  # seconds; well below systemd's TimeoutStopSec
 QUOTA_TTL = timedelta(seconds=60)
 
 
@@ -110,6 +112,10 @@ class Runtime:
         self._quota: dict[str, _Cached] = {}
         self._pacers: dict[str, usage.Pacer] = {}
         _register_tokens(config)
+        # Every durable change of a job's state is told to the notifier, which sends off
+        # this thread (never delaying a publish); a reload swaps it for a new one.
+        self.notifier = Notifier(config.notify, tz=config.tz, clock=clock)
+        store.observe(self._job_changed)
 
     @classmethod
     def open(
@@ -203,6 +209,12 @@ class Runtime:
             media_changed = old.media != config.media or old.content_dir != config.content_dir
             self.config = config
             self._quota.clear()
+        if old.notify != config.notify or old.timezone != config.timezone:
+            stale, self.notifier = (
+                self.notifier,
+                Notifier(config.notify, tz=config.tz, clock=self.clock),
+            )
+            stale.close(timeout=1.0)
         if media_changed:
             fresh = mediahost.make(config, clock=self.clock)
             self.media.stop()  # first: the new host may listen on the same address
@@ -219,6 +231,9 @@ class Runtime:
                 config.state_dir,
             )
 
+    def _job_changed(self, before: Job | None, after: Job) -> None:
+        self.notifier.job_changed(before, after)
+
     def relock_content(self, content_dir: Path) -> None:
         """Take `content_dir` for this process (a config reload moved it), then let the old
         one go. Raise ContentLocked if another publisher process uses the new folder."""
@@ -227,8 +242,11 @@ class Runtime:
         self._content_lock = fresh
 
     def close(self) -> None:
-        """Stop the media host and the sandbox, close HTTP (if ours) and the store."""
+        """Stop the media host and the sandbox, close HTTP (if ours) and the store; give
+        the notifier a few seconds to send what is queued."""
         try:
+            self.store.observe(None)
+            self.notifier.close(timeout=NOTIFY_CLOSE_TIMEOUT)
             self.media.stop()
         finally:
             try:

@@ -1,66 +1,73 @@
 """The job store: `state_dir/jobs.json`, the single source of truth (RELIABILITY.md §0, §3).
 
-This process owns the file (the state_dir lock), so the jobs live in memory and every change
-is a new file swapped in by `atomicfile.write_bytes` (temp + fsync + rename + folder fsync):
-a kill -9 leaves the old file or the new one, never a torn one (TinyDB's JSONStorage rewrites
-in place, §3.1), and when a method returns its change is on disk (no write cache, §3.4). One
-process-wide lock serialises every read-modify-write (§3.3), and `transition(expect=...)` is
-a compare-and-set under that lock, so only one of two claimers wins a job. `batch()` groups
-many changes into one write (the daemon's scan of every draft): durable when it ends.
+A TinyDB database, built from TinyDB's extension points: `AtomicStorage` keeps the data in
+memory and writes every change as a new file swapped in atomically (a kill -9 leaves the old
+file or the new one; when a method returns, its change is on disk); the `Batching` middleware
+lets `batch()` group many changes into one write; `JobTable` holds each job once, as the `Job`
+the rest of publisher is handed (nothing outside publisher/store sees TinyDB). One
+process-wide lock serialises every read-modify-write, as TinyDB is not thread-safe (§3.3), and
+`transition(expect=...)` is a compare-and-set under that lock, so only one of two claimers
+wins a job. The process that changes jobs owns state_dir through its lock (`lock`).
 
-In memory each job is kept once as its `Job` (reads hand it out as is) and once as its line
-of jobs.json (so a write serialises only the jobs that changed); the field-name sets pydantic
-keeps on every model are shared (see `_compact`).
+Layout of state_dir (every JSON file in TinyDB's format; `convert` for the previous one):
+    jobs.json             {"jobs": {"<n>": {"id": "<job id>", ...}}}, one job per line
+    jobs.json.bak         a copy of jobs.json as it was when the store last opened it
+    lock                  flock'd by the process that owns state_dir; holds its pid
+    archive/YYYY-MM.json  finished jobs moved out of jobs.json (`archive`)
+    archive/index.json    where each archived job is
+    *.pre-tinydb          a file as the previous version wrote it, kept when converted
 
-Layout of state_dir:
-    jobs.json           {"jobs": {"<job id>": {...}}}, one job per line, oldest first
-    jobs.json.bak       a copy of jobs.json as it was when the store last opened it
-    lock                flock'd by the process that owns state_dir; holds its pid
-    archive/YYYY-MM.json  finished jobs moved out of jobs.json, by the month of updated_at
-    archive/index.json  {"jobs": {"<job id>": ["<draft>", "YYYY-MM"]}}: what is archived where
-
-Archived jobs keep a write costing what the active jobs cost, not the whole history: jobs.json
-holds only the jobs not yet archived. They stay findable (`get`, `by_draft`), so a draft
-published long ago is never taken for a new one, and changing one brings it back to jobs.json.
-Crash order: archive files are written before jobs.json drops the jobs, and jobs.json takes a
-job back before the archive drops it; a job found in both is the one in jobs.json.
+Read it with plain TinyDB: `TinyDB("state/jobs.json", access_mode="r").table("jobs").all()`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
-
-from pydantic import BaseModel, ValidationError
+from typing import Any, cast
 
 from publisher.clock import Clock
-from publisher.errors import StateLocked, StoreCorrupt, StoreError
+from publisher.errors import StoreError
 from publisher.job import DONE, ApiCall, Container, Event, Job, State
-from publisher.store import atomicfile
+from publisher.store import atomicfile, convert
+from publisher.store import lock as state_dir_lock
+from publisher.store.archive import Archive
+from publisher.store.batching import Batching
+from publisher.store.lock import LOCK_FILE
+from publisher.store.storage import TABLE, AtomicStorage
+from publisher.store.table import JobsDatabase, JobTable, compact, decode
+
+# LOCK_FILE is the lock module's; it is named here too, with the files the store keeps.
+__all__ = [
+    "ARCHIVE_DIR",
+    "BACKUP_FILE",
+    "JOBS_FILE",
+    "LOCK_FILE",
+    "MAX_CALLS",
+    "JobStore",
+    "read_jobs",
+]
 
 log = logging.getLogger(__name__)
 
 JOBS_FILE = "jobs.json"
 BACKUP_FILE = "jobs.json.bak"
-LOCK_FILE = "lock"
 ARCHIVE_DIR = "archive"
-ARCHIVE_INDEX = "index.json"
-TABLE = "jobs"
 MAX_CALLS = 200  # API calls kept per job: a long poll must not grow a job without bound
 
 # Every store in the process takes this around each read-modify-write (and a batch, whole).
 _LOCK = threading.RLock()
 _FIELDS = frozenset(Job.model_fields) - {"id"}
-_MAX_SHARED_NAMES = 1024  # distinct field-name sets shared (see `_compact`); a few are used
+
+
+# Told (before, after) once a change of a job is durable; before is None for a new job.
+Observer = Callable[[Job | None, Job], None]
 
 
 def read_jobs(state_dir: Path) -> list[Job]:
@@ -69,29 +76,18 @@ def read_jobs(state_dir: Path) -> list[Job]:
 
     Return [] if there is no jobs.json yet. Raise StoreCorrupt if it cannot be read.
     """
-    path = state_dir / JOBS_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    return list(_parse_jobs(path, data).values())
-
-
-class _View(NamedTuple):
-    """The in-memory store as last written: what a failed batch write goes back to."""
-
-    jobs: dict[str, Job]
-    lines: dict[str, str]
-    drafts: dict[str, tuple[str, ...]]
+    with _open_database(state_dir, writable=False) as db:
+        return _table(db).jobs()
 
 
 class JobStore:
-    """Owns state_dir/jobs.json and its jobs in memory (and, with `lock=True`, state_dir)."""
+    """Owns the TinyDB at state_dir/jobs.json (and, with `lock=True`, state_dir itself)."""
 
     def __init__(self, state_dir: Path, *, clock: Clock, lock: bool = True) -> None:
         """Given a state_dir and a clock, open the store. With `lock=True` create state_dir,
-        take its lock and save jobs.json.bak; with `lock=False` only read (every method that
-        changes a job raises StoreError) and follow the owner's writes.
+        take its lock, convert files in the previous layout and save jobs.json.bak; with
+        `lock=False` only read (every method that changes a job raises StoreError) and
+        follow the owner's writes.
 
         Raise StateLocked if another process holds the lock. Raise StoreCorrupt if jobs.json
         (or the archive) exists but cannot be read: never start empty over it.
@@ -101,26 +97,27 @@ class JobStore:
         self._clock = clock
         self._writable = lock
         self._lock_fd: int | None = None
-        self._seen: tuple[int, int, int] | None = None  # (inode, mtime, size) last loaded
-        self._archive_seen: tuple[int, int, int] | None = None
-        self._jobs: dict[str, Job] = {}  # oldest first, as in jobs.json
-        self._lines: dict[str, str] = {}  # job id -> its line in jobs.json, made on demand
-        self._drafts: dict[str, tuple[str, ...]] = {}  # draft -> ids of its active jobs
-        self._archived: dict[str, tuple[str, str]] = {}  # id -> (draft, month)
-        self._archived_drafts: dict[str, set[str]] = {}
         self._in_batch = False
-        self._written: _View | None = None  # in a batch with changes: memory as last written
         self._leaving_archive: list[str] = []  # in a batch: ids to drop from the archive after
+        self._observer: Observer | None = None
+        self._told: list[tuple[Job | None, Job]] = []  # in a batch: state changes to tell after
         if lock:
             state_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = _take_lock(state_dir)
+            self._lock_fd = state_dir_lock.take(state_dir)
         try:
             with _LOCK:
                 if lock:
                     atomicfile.remove_stale_temps(state_dir)
                     atomicfile.remove_stale_temps(state_dir / ARCHIVE_DIR)
-                self._load()
-                self._load_archive_index()
+                    self._warn_if_missing()
+                self._batching = Batching(AtomicStorage)
+                self._db = _open_database(state_dir, writable=lock, storage=self._batching)
+                self._storage = cast(AtomicStorage, self._batching.storage)
+                self._table = _table(self._db)
+                if lock and self._storage.previous_layout:
+                    convert.upgrade(self._storage)
+                self._archive = Archive(state_dir / ARCHIVE_DIR, writable=lock)
+                self._archive.load(active=self._table.has)
                 if lock and self._path.exists():
                     atomicfile.write_bytes(state_dir / BACKUP_FILE, self._path.read_bytes())
         except BaseException:
@@ -133,15 +130,15 @@ class JobStore:
         """Return every job not archived, oldest first."""
         with _LOCK:
             self._refresh()
-            return list(self._jobs.values())
+            return self._table.jobs()
 
     def get(self, job_id: str) -> Job | None:
         """Return the job with this id (archived ones too), or None."""
         with _LOCK:
             self._refresh()
-            job = self._jobs.get(job_id)
-            if job is None and job_id in self._archived:
-                job = self._read_archived(job_id)
+            job = self._table.job(job_id)
+            if job is None and job_id in self._archive:
+                job = self._archive.get(job_id)
             return job
 
     def by_draft(self, rel: str) -> Job | None:
@@ -149,13 +146,7 @@ class JobStore:
         before an archived one), or None if the store has never seen it."""
         with _LOCK:
             self._refresh()
-            active = [self._jobs[job_id] for job_id in self._drafts.get(rel, ())]
-            if active:
-                return max(active, key=_created)
-            archived = [
-                self._read_archived(job_id) for job_id in self._archived_drafts.get(rel, ())
-            ]
-            found = [job for job in archived if job is not None]
+            found = self._table.jobs_of_draft(rel) or self._archive.jobs_of_draft(rel)
             return max(found, key=_created) if found else None
 
     # --- changing ------------------------------------------------------------------------
@@ -182,32 +173,49 @@ class JobStore:
                 return
             self._check_writable()
             self._in_batch = True
+            self._batching.begin()
             try:
                 yield
             finally:
                 leaving, self._leaving_archive = self._leaving_archive, []
+                told, self._told = self._told, []
                 try:
-                    self._flush()
+                    self._check_writable()
+                    self._batching.commit()
+                except StoreError:
+                    self._batching.rollback()
+                    self._table.reindex()  # back to what jobs.json holds
+                    raise
                 finally:
                     self._in_batch = False
-                    self._written = None
-                if leaving:
-                    self._drop_from_archive(leaving)
+                self._archive.remove(leaving)
+                for before, after in told:
+                    self._tell(before, after)
+
+    def observe(self, observer: Observer | None) -> None:
+        """Call `observer(before, after)` after each change of a job (its state or fields;
+        not the API calls recorded on it) is durable; `before` is None for a new job. In a
+        batch, once the batch is written, and not at all if it is rolled back. The observer
+        must return at once (the notifier only queues); if it raises, the change stands and
+        the failure is logged. None stops the calls."""
+        with _LOCK:
+            self._observer = observer
 
     def add(self, job: Job) -> Job:
         """Store a new job, with created_at/updated_at set to now and a first history event;
         return it as stored. Raise StoreError if a job with its id exists."""
         with _LOCK:
             self._check_writable()
-            if job.id in self._jobs or job.id in self._archived:
+            if self._table.has(job.id) or job.id in self._archive:
                 raise StoreError(f"job {job.id} already exists")
             now = self._clock()
             event = Event(at=now, state=job.state.value, note="created")
-            new = _validated(
+            new = _changed(
                 job,
                 {"created_at": now, "updated_at": now, "history": (*job.history, event)},
             )
-            self._apply([new])
+            self._table.put(new)
+            self._observed(None, new)
             return new
 
     def update(self, job_id: str, **changes: Any) -> Job:
@@ -216,8 +224,9 @@ class JobStore:
         pydantic.ValidationError for a bad value."""
         with _LOCK:
             job = self._current(job_id)
-            new = _validated(job, {**changes, "updated_at": self._clock()})
-            self._apply([new])
+            new = _changed(job, {**changes, "updated_at": self._clock()})
+            self._table.put(new)
+            self._observed(job, new)
             return new
 
     def transition(
@@ -240,11 +249,12 @@ class JobStore:
                 return None
             now = self._clock()
             event = Event(at=now, state=State(state).value, note=note)
-            new = _validated(
+            new = _changed(
                 job,
                 {**changes, "state": state, "updated_at": now, "history": (*job.history, event)},
             )
-            self._apply([new])
+            self._table.put(new)
+            self._observed(job, new)
             return new
 
     def add_container(self, job_id: str, container: Container) -> Job:
@@ -252,8 +262,8 @@ class JobStore:
         with _LOCK:
             job = self._current(job_id)
             changes = {"containers": (*job.containers, container), "updated_at": self._clock()}
-            new = _validated(job, changes)
-            self._apply([new])
+            new = _changed(job, changes)
+            self._table.put(new)
             return new
 
     def record_call(self, job_id: str, call: ApiCall) -> None:
@@ -261,16 +271,14 @@ class JobStore:
         change updated_at (a poll is not a change of status)."""
         with _LOCK:
             job = self._current(job_id)
-            new = _validated(job, {"api_calls": (*job.api_calls, call)[-MAX_CALLS:]})
-            self._apply([new])
+            self._table.put(_changed(job, {"api_calls": (*job.api_calls, call)[-MAX_CALLS:]}))
 
     def remove(self, job_id: str) -> None:
         """Forget a job, archived or not. Nothing happens if there is no such job."""
         with _LOCK:
             self._check_writable()
-            if job_id in self._jobs:
-                self._apply([], [job_id])
-            if job_id in self._archived:
+            self._table.drop([job_id])
+            if job_id in self._archive:
                 self._leave_archive(job_id)
 
     def archive(self, now: datetime, older_than: timedelta) -> int:
@@ -282,28 +290,14 @@ class JobStore:
             cutoff = now - older_than
             moving = [
                 job
-                for job in self._jobs.values()
+                for job in self._table.jobs()
                 if job.state in DONE and job.updated_at is not None and job.updated_at < cutoff
             ]
             if not moving:
                 return 0
-            by_month: dict[str, list[Job]] = {}
-            for job in moving:
-                by_month.setdefault(_month(job), []).append(job)
-            folder = self._state_dir / ARCHIVE_DIR
-            folder.mkdir(exist_ok=True)
             # The archive first: a crash before jobs.json drops them leaves them in both.
-            for month, jobs in sorted(by_month.items()):
-                path = folder / f"{month}.json"
-                documents = _read_archive_file(path)
-                documents.update((job.id, job.to_document()) for job in jobs)
-                atomicfile.write_bytes(path, _serialize_table(documents))
-            archived = dict(self._archived)
-            for job in moving:
-                archived[job.id] = (job.draft, _month(job))
-            self._write_archive_index(archived)
-            self._apply([], [job.id for job in moving])
-            self._set_archived(archived)
+            self._archive.add(moving)
+            self._table.drop([job.id for job in moving])
             return len(moving)
 
     def close(self) -> None:
@@ -326,6 +320,23 @@ class JobStore:
 
     # --- internals -----------------------------------------------------------------------
 
+    def _observed(self, before: Job | None, after: Job) -> None:
+        if self._observer is None:
+            return
+        if self._in_batch:
+            self._told.append((before, after))
+        else:
+            self._tell(before, after)
+
+    def _tell(self, before: Job | None, after: Job) -> None:
+        observer = self._observer
+        if observer is None:
+            return
+        try:
+            observer(before, after)
+        except Exception:  # an observer's fault must never undo or hide a recorded change
+            log.exception("job %s: the state-change observer failed", after.id)
+
     def _check_writable(self) -> None:
         if not self._writable:
             raise StoreError(
@@ -338,41 +349,18 @@ class JobStore:
     def _current(self, job_id: str) -> Job:
         """Return the active job with this id, bringing it back from the archive if needed."""
         self._check_writable()
-        job = self._jobs.get(job_id)
+        job = self._table.job(job_id)
         if job is not None:
             return job
-        if job_id in self._archived:
-            restored = self._read_archived(job_id)
-            if restored is not None:
-                # jobs.json takes it first: a crash in between leaves it in both, and the
-                # copy in jobs.json wins.
-                self._apply([restored])
-                self._leave_archive(job_id)
-                return restored
+        restored = self._archive.get(job_id)
+        if restored is not None:
+            # jobs.json takes it first: a crash in between leaves it in both, and the copy
+            # in jobs.json wins.
+            restored = compact(restored)
+            self._table.put(restored)
+            self._leave_archive(job_id)
+            return restored
         raise KeyError(f"no job {job_id} in {self._path}")
-
-    def _apply(self, put: list[Job], drop: Iterable[str] = ()) -> None:
-        """Insert or replace the jobs `put` and remove the ids `drop`: in one durable write
-        now, or in memory only inside a batch (which writes at its end). Raise StoreError if
-        the write fails; memory is then unchanged."""
-        lines = {job.id: _line(job) for job in put}
-        dropped = set(drop)
-        if self._in_batch:
-            if self._written is None:
-                self._written = self._view()
-        else:
-            self._write(self._payload(lines, dropped))
-        for job_id in dropped:
-            gone = self._jobs.pop(job_id)
-            self._lines.pop(job_id, None)
-            self._unindex(gone)
-        for job in put:
-            old = self._jobs.get(job.id)
-            if old is not None:
-                self._unindex(old)
-            self._jobs[job.id] = job
-            self._lines[job.id] = lines[job.id]
-            self._drafts[job.draft] = (*self._drafts.get(job.draft, ()), job.id)
 
     def _leave_archive(self, job_id: str) -> None:
         """Drop an archived job from the archive once jobs.json no longer needs it there:
@@ -380,348 +368,54 @@ class JobStore:
         if self._in_batch:
             self._leaving_archive.append(job_id)
         else:
-            self._drop_from_archive([job_id])
-
-    def _flush(self) -> None:
-        """At the end of a batch, write its changes, if any. Raise StoreError if that fails,
-        with memory back to what jobs.json holds."""
-        written, self._written = self._written, None
-        if written is None:
-            return
-        try:
-            self._check_writable()
-            self._write(self._payload({}, set()))
-        except StoreError:
-            self._jobs, self._lines, self._drafts = written
-            raise
-
-    def _view(self) -> _View:
-        return _View(dict(self._jobs), dict(self._lines), dict(self._drafts))
-
-    def _unindex(self, job: Job) -> None:
-        ids = tuple(job_id for job_id in self._drafts.get(job.draft, ()) if job_id != job.id)
-        if ids:
-            self._drafts[job.draft] = ids
-        else:
-            self._drafts.pop(job.draft, None)
-
-    def _payload(self, put: dict[str, str], drop: set[str]) -> bytes:
-        """jobs.json for the jobs in memory with `put` (id -> line) in and `drop` out."""
-        lines = []
-        for job_id, job in self._jobs.items():
-            if job_id in drop:
-                continue
-            line = put.get(job_id) or self._lines.get(job_id)
-            if line is None:  # read from the file: its line is made at its first write
-                line = self._lines[job_id] = _line(job)
-            lines.append(line)
-        lines.extend(line for job_id, line in put.items() if job_id not in self._jobs)
-        return _table_bytes(lines)
-
-    def _write(self, payload: bytes) -> None:
-        try:
-            atomicfile.write_bytes(self._path, payload)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot write {self._path}: {exc.strerror or exc}; the change was not recorded"
-            ) from exc
-
-    def _load(self) -> None:
-        """Read jobs.json into memory. Raise StoreCorrupt."""
-        try:
-            stat = os.stat(self._path)
-            data = self._path.read_bytes()
-        except FileNotFoundError:
-            if (self._state_dir / BACKUP_FILE).exists() and self._writable:
-                log.warning(
-                    "%s is missing: starting with an empty job store (%s holds the jobs as "
-                    "they were at the last start)",
-                    self._path,
-                    self._state_dir / BACKUP_FILE,
-                )
-            self._seen = None
-            self._set_jobs({})
-            return
-        jobs = _parse_jobs(self._path, data)
-        self._seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        self._set_jobs(jobs)
-
-    def _set_jobs(self, jobs: dict[str, Job]) -> None:
-        self._jobs = jobs
-        self._lines = {}
-        drafts: dict[str, list[str]] = {}
-        for job in jobs.values():
-            drafts.setdefault(job.draft, []).append(job.id)
-        self._drafts = {draft: tuple(ids) for draft, ids in drafts.items()}
+            self._archive.remove([job_id])
 
     def _refresh(self) -> None:
         """Read-only stores follow the owner's writes: every write is a new inode."""
         if self._writable:
             return
-        try:
-            stat = os.stat(self._path)
-            seen: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            seen = None
-        if seen != self._seen:
-            self._load()
-        index = self._state_dir / ARCHIVE_DIR / ARCHIVE_INDEX
-        if _stat_key(index) != self._archive_seen:
-            self._load_archive_index()
+        if self._storage.changed_on_disk():
+            self._storage.reload()
+            self._table.reindex()
+        self._archive.refresh(active=self._table.has)
 
-    # --- archive -------------------------------------------------------------------------
-
-    def _load_archive_index(self) -> None:
-        folder = self._state_dir / ARCHIVE_DIR
-        index_path = folder / ARCHIVE_INDEX
-        self._archive_seen = _stat_key(index_path)
-        archived: dict[str, tuple[str, str]] = {}
-        try:
-            raw = json.loads(index_path.read_bytes())
-            for job_id, (draft, month) in raw[TABLE].items():
-                archived[str(job_id)] = (str(draft), str(month))
-        except FileNotFoundError:
-            archived = self._index_from_archive_files(folder)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            # The index is derived data: rebuild it from the month files.
-            log.warning("%s cannot be read; rebuilding it from the archive files", index_path)
-            archived = self._index_from_archive_files(folder)
-            if self._writable:
-                self._write_archive_index(archived)
-        self._set_archived(archived)
-
-    def _index_from_archive_files(self, folder: Path) -> dict[str, tuple[str, str]]:
-        archived: dict[str, tuple[str, str]] = {}
-        for path in sorted(folder.glob("????-??.json")):
-            for job_id, document in _read_archive_file(path).items():
-                archived[job_id] = (str(document.get("draft", "")), path.stem)
-        return archived
-
-    def _set_archived(self, archived: dict[str, tuple[str, str]]) -> None:
-        # A job in jobs.json and in the archive (a crash between the two writes) is active.
-        self._archived = {key: value for key, value in archived.items() if key not in self._jobs}
-        self._archived_drafts = {}
-        for job_id, (draft, _month_name) in self._archived.items():
-            self._archived_drafts.setdefault(draft, set()).add(job_id)
-
-    def _write_archive_index(self, archived: dict[str, tuple[str, str]]) -> None:
-        folder = self._state_dir / ARCHIVE_DIR
-        folder.mkdir(exist_ok=True)
-        lines = [f"{json.dumps(k)}:{json.dumps(list(v))}" for k, v in sorted(archived.items())]
-        path = folder / ARCHIVE_INDEX
-        atomicfile.write_bytes(path, _table_bytes(lines))
-        self._archive_seen = _stat_key(path)
-
-    def _read_archived(self, job_id: str) -> Job | None:
-        _draft, month = self._archived[job_id]
-        path = self._state_dir / ARCHIVE_DIR / f"{month}.json"
-        document = _read_archive_file(path).get(job_id)
-        if document is None:
-            return None
-        try:
-            return _compact(Job.from_document(document))
-        except ValidationError as exc:
-            raise StoreCorrupt(_corrupt_message(path, f"job {job_id} is not valid", None)) from exc
-
-    def _drop_from_archive(self, job_ids: list[str]) -> None:
-        archived = dict(self._archived)
-        months = {archived[job_id][1] for job_id in job_ids}
-        for month in months:
-            path = self._state_dir / ARCHIVE_DIR / f"{month}.json"
-            documents = _read_archive_file(path)
-            for job_id in job_ids:
-                documents.pop(job_id, None)
-            atomicfile.write_bytes(path, _serialize_table(documents))
-        for job_id in job_ids:
-            archived.pop(job_id, None)
-        self._write_archive_index(archived)
-        self._set_archived(archived)
+    def _warn_if_missing(self) -> None:
+        if not self._path.exists() and (self._state_dir / BACKUP_FILE).exists():
+            log.warning(
+                "%s is missing: starting with an empty job store (%s holds the jobs as "
+                "they were at the last start)",
+                self._path,
+                self._state_dir / BACKUP_FILE,
+            )
 
 
-# --- the file ------------------------------------------------------------------------------
-
-
-def _line(job: Job) -> str:
-    """A job's line in jobs.json: `"<id>":{...}`, compact, UTF-8 as is."""
-    return _document_line(job.id, job.to_document())
-
-
-def _document_line(doc_id: str, document: Any) -> str:
-    return f"{json.dumps(doc_id)}:{json.dumps(document, ensure_ascii=False, separators=(',', ':'))}"
-
-
-def _serialize_table(documents: dict[str, Any]) -> bytes:
-    """Return `{"jobs": {...}}` with one document per line."""
-    return _table_bytes([_document_line(doc_id, doc) for doc_id, doc in documents.items()])
-
-
-def _table_bytes(lines: list[str]) -> bytes:
-    """`{"jobs":{` + one `"id":value` per line + `}}`: valid JSON that diffs and greps well."""
-    if not lines:
-        return f'{{"{TABLE}":{{}}}}\n'.encode()
-    return ("{" + json.dumps(TABLE) + ":{\n" + ",\n".join(lines) + "\n}}\n").encode("utf-8")
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def _parse_jobs(path: Path, data: bytes) -> dict[str, Job]:
-    """Given jobs.json's path and bytes, return its jobs by id. Raise StoreCorrupt."""
-    backup = path.with_name(BACKUP_FILE)
-    documents = _parse_table(path, data, backup)
-    jobs: dict[str, Job] = {}
-    for doc_id in list(documents):
-        document = documents.pop(doc_id)  # let each document go once it is a Job
-        try:
-            job = _compact(Job.from_document(document))
-        except ValidationError as exc:
-            problem = f"job {doc_id} is not valid ({exc.error_count()} problem(s))"
-            raise StoreCorrupt(_corrupt_message(path, problem, backup)) from exc
-        if job.id != doc_id:
-            problem = f"job {doc_id} carries the id {job.id}"
-            raise StoreCorrupt(_corrupt_message(path, problem, backup))
-        jobs[job.id] = job
-    return jobs
-
-
-def _parse_table(path: Path, data: bytes, backup: Path | None) -> dict[str, Any]:
-    if not data.strip():
-        raise StoreCorrupt(_corrupt_message(path, "the file is empty", backup))
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise StoreCorrupt(_corrupt_message(path, f"it is not JSON: {exc}", backup)) from exc
-    if not isinstance(raw, dict) or set(raw) - {TABLE}:
-        problem = f'it is not a publisher store (expected {{"{TABLE}": {{...}}}})'
-        raise StoreCorrupt(_corrupt_message(path, problem, backup))
-    documents = raw.get(TABLE, {})
-    if not isinstance(documents, dict) or not all(isinstance(d, dict) for d in documents.values()):
-        raise StoreCorrupt(_corrupt_message(path, f'"{TABLE}" is not a mapping of jobs', backup))
-    return documents
-
-
-def _read_archive_file(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    return dict(_parse_table(path, data, None))
-
-
-def _corrupt_message(path: Path, problem: str, backup: Path | None) -> str:
-    text = (
-        f"{path} cannot be read: {problem}. Nothing will be published until it is fixed "
-        "(the file is left as it is). "
+def _open_database(
+    state_dir: Path, *, writable: bool, storage: Any = AtomicStorage
+) -> JobsDatabase:
+    """Open state_dir/jobs.json as TinyDB through `storage` (AtomicStorage, or a middleware
+    around it). Raise StoreCorrupt if it cannot be read."""
+    return JobsDatabase(
+        state_dir / JOBS_FILE,
+        writable=writable,
+        decode=decode,
+        backup=state_dir / BACKUP_FILE,
+        storage=storage,
     )
-    if backup is not None and backup.exists():
-        text += (
-            f"Restore the last good copy with `cp {backup} {path}` (the jobs as they were "
-            "when publisher last started), or "
-        )
-    text += (
-        f"move {path} aside to start with an empty store: drafts whose status block does "
-        "not say `published` would then be published again."
-    )
-    return text
 
 
-def _take_lock(state_dir: Path) -> int:
-    """Take an exclusive flock on state_dir/lock and write our pid in it; return the fd.
-    Raise StateLocked naming the holder if another process has it."""
-    path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StateLocked(
-            f"{state_dir} is used by {_holder(path)}; stop it first or use another state_dir"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-    return fd
+def _table(db: JobsDatabase) -> JobTable:
+    return cast(JobTable, db.table(TABLE))
 
 
-def _holder(lock_path: Path) -> str:
-    try:
-        pid = int(lock_path.read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
-        return "another process"
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return f"process {pid}"
-    cmdline = " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)
-    if len(cmdline) > 200:
-        cmdline = cmdline[:197] + "..."
-    return f"process {pid} ({cmdline})" if cmdline else f"process {pid}"
-
-
-def _stat_key(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-
-
-# --- jobs --------------------------------------------------------------------------------
-
-
-def _validated(job: Job, changes: dict[str, Any]) -> Job:
+def _changed(job: Job, changes: dict[str, Any]) -> Job:
     """Return `job` with `changes` applied and validated. Raise TypeError for unknown fields."""
     unknown = set(changes) - _FIELDS
     if unknown:
         raise TypeError(f"Job has no field(s) {', '.join(sorted(unknown))}")
     values = dict(job)
     values.update(changes)
-    return _compact(Job.model_validate(values))
-
-
-class _FieldNames(frozenset[str]):
-    """A field-name set shared by many model instances: immutable, and a copy of it is a plain
-    set (pydantic's model_copy copies the set before adding to it)."""
-
-    def __copy__(self) -> set[str]:
-        return set(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> set[str]:
-        return set(self)
-
-
-_SHARED_NAMES: dict[frozenset[str], _FieldNames] = {}
-
-
-def _compact(job: Job) -> Job:
-    """Return `job` with the field-name sets of it and its records shared.
-
-    pydantic keeps on every instance the set of the fields it was given (2.2 KB of a Job's
-    3.7 KB), and the jobs of a store all give the same few sets: 10,000 waiting jobs keep
-    22 MB less (docs/benchmarks.md "Job store"). pydantic only reads the set, or copies it.
-    """
-    records: list[BaseModel] = [job, *job.containers, *job.history, *job.api_calls]
-    for record in records:
-        names = record.__pydantic_fields_set__
-        if isinstance(names, _FieldNames):
-            continue  # records carried over from the job's previous version
-        key = frozenset(names)
-        shared = _SHARED_NAMES.get(key)
-        if shared is None:
-            if len(_SHARED_NAMES) >= _MAX_SHARED_NAMES:
-                continue
-            shared = _SHARED_NAMES[key] = _FieldNames(key)
-        object.__setattr__(record, "__pydantic_fields_set__", shared)
-    return job
+    return compact(Job.model_validate(values))
 
 
 def _created(job: Job) -> datetime:
     return job.created_at or datetime.min.replace(tzinfo=UTC)
-
-
-def _month(job: Job) -> str:
-    """The archive file a finished job goes to: the UTC month of its last update."""
-    updated = job.updated_at or job.created_at or datetime.min.replace(tzinfo=UTC)
-    return updated.astimezone(UTC).strftime("%Y-%m")

@@ -152,7 +152,7 @@ try:
     sys.exit("the rule is not enforced: a writable executable mapping was allowed")
 except PermissionError:
     pass
-import apscheduler.schedulers.background, httpx, pydantic, yaml
+import apscheduler.schedulers.background, httpx, pydantic, tinydb, yaml
 from PIL import Image
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer

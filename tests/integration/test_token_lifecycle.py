@@ -59,6 +59,7 @@ def test_a_due_token_is_refreshed_kept_0600_and_used_from_then_on(
     outcome = look_after(config, clock)
 
     assert outcome.refused is None and "access token refreshed" in outcome.note
+    assert outcome.renewed and outcome.expires_at is not None
     file = refreshed.path(config.state_dir, "main")
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
     new = tokens.token(config, "main")
@@ -85,7 +86,7 @@ def test_a_token_too_new_is_tried_again_a_day_later_never_blocked(
     config = site(tmp_path, sandbox)
     outcome = look_after(config, clock)  # Meta: at least 24 hours old
 
-    assert outcome.refused is None
+    assert outcome.refused is None and not outcome.renewed
     assert "not renewed" in outcome.note and "24 hours" in outcome.note
     assert tokens.token(config, "main") == OLD
     assert not token_care.due(config, "main", clock() + timedelta(hours=23))

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import io
 import logging
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from publisher import cli, logs
+from publisher import cli
 from publisher import config as config_module
 from publisher.commands import accounts
 from publisher.commands.publish import publish_draft
@@ -24,45 +23,17 @@ from publisher.instagram import client as graph
 from publisher.instagram import session
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
+from tests.support.logcapture import Capture, exception_texts, verbose_capture
 from tests.support.site import DRAFTS, FakeTime, make_site, write_draft
 
 CANARY = "CANARY-7f3a9c1e5b2d4e6f8a0b1c2d3e4f5a6b"
 ENV = {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": CANARY}
 
 
-class Capture(logging.Handler):
-    """Keeps every record as fully formatted text (message, exception, stack)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture
 def captured() -> Iterator[Capture]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved_levels = {name: logging.getLogger(name).level for name in logs.LIBRARY_LOGGERS}
-    logs.setup(verbose=True)
-    capture = Capture()
-    # First in line: it sees each record before the stderr handler's redacting filter
-    # rewrites it, so a token our code logs would be caught, not masked.
-    root.handlers.insert(0, capture)
-    try:
+    with verbose_capture() as capture:
         yield capture
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        for name, level in saved_levels.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def _exception_texts(exc: BaseException) -> list[str]:
-    return [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
 
 
 @pytest.mark.slow
@@ -152,7 +123,7 @@ def _direct_failures(config: Config, base_url: str) -> list[str]:
                 try:
                     call()
                 except (ApiError, httpx.HTTPError) as exc:
-                    texts += _exception_texts(exc)
+                    texts += exception_texts(exc)
     return texts
 
 

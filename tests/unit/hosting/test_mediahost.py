@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from publisher import config
-from publisher.errors import ConfigError, StoreCorrupt
+from publisher.errors import StoreCorrupt
 from publisher.hosting import mediahost
 from publisher.hosting.mediahost import BaseUrlHost, ServeHost, byte_range, sign
 
@@ -433,13 +433,18 @@ def test_make_builds_the_configured_host(tmp_path: Path, host: str, kind: type) 
     assert isinstance(made, kind)
 
 
-def test_make_says_s3_is_not_available(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as error:
-        mediahost.make(_config(tmp_path, "s3"), clock=lambda: T0)
-    (problem,) = error.value.problems
-    assert problem.field == "at 'media.host'"
-    assert "s3 is not available yet; use serve or base_url" in str(problem)
-    assert problem.path.endswith("config.yaml")
+def test_serve_and_base_url_link_to_the_files_where_they_are(
+    host: ServeHost, content: Path, http: httpx.Client
+) -> None:
+    """The job a link is for changes nothing, and a job's end deletes nothing."""
+    mirror = BaseUrlHost(content_dir=content, public_url="https://cdn.example.org")
+    for made in (host, mirror):
+        url = made.url_for(content / "photo.jpg", job_id="6f1c0a9e")
+        assert url == made.url_for(content / "photo.jpg")
+        made.release("6f1c0a9e")
+        made.sweep(set())
+        assert (content / "photo.jpg").read_bytes() == FILES["photo.jpg"]
+    assert http.get(host.url_for(content / "photo.jpg", job_id="6f1c0a9e")).status_code == 200
 
 
 def test_requests_are_logged_without_the_signature(

@@ -79,3 +79,14 @@ def test_token_expiring(left: timedelta, said: str) -> None:
 
 def test_the_default_events_are_the_ones_that_need_a_human() -> None:
     assert set(changes.DEFAULT_EVENTS) == set(Event) - {Event.PUBLISHED, Event.INVALID}
+
+
+def test_published_is_told_once_its_permalink_is_known() -> None:
+    # The store records the media id (state published) a moment before the permalink.
+    publishing = _job(State.PUBLISHING)
+    without_link = _job(State.PUBLISHED)
+    with_link = _job(State.PUBLISHED, permalink="https://www.instagram.com/p/x/")
+    assert changes.of_transition(publishing, without_link, at=AT) is None
+    told = changes.of_transition(without_link, with_link, at=AT)
+    assert told is not None and told.permalink == "https://www.instagram.com/p/x/"
+    assert changes.of_transition(with_link, with_link, at=AT) is None  # a later save: once

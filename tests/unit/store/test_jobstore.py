@@ -6,37 +6,22 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from publisher.errors import StateLocked, StoreCorrupt, StoreError
-from publisher.job import ApiCall, Container, Job, State
+from publisher.job import Container, Job, State
 from publisher.store import atomicfile, jobstore
 from publisher.store.jobstore import JobStore, read_jobs
-from tests.support.paths import REPO
-
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from tests.support.store import CHILD_ENV, T0, FakeClock, LineReader, call
 
 
 @pytest.fixture
@@ -54,12 +39,6 @@ def store(tmp_path: Path, clock: FakeClock) -> Iterator[JobStore]:
 def on_disk(store_dir: Path) -> dict[str, Job]:
     """What a fresh process would read: the proof a change is durable."""
     return {job.id: job for job in read_jobs(store_dir)}
-
-
-def call(at: datetime, number: int = 0) -> ApiCall:
-    return ApiCall(
-        at=at, method="GET", endpoint=f"/v25.0/{number}", status=200, duration_ms=1.0, step="poll"
-    )
 
 
 # --- the contract --------------------------------------------------------------------------
@@ -195,7 +174,9 @@ def test_jobs_json_is_one_job_per_line(store: JobStore, tmp_path: Path) -> None:
     jobs = [store.add(Job(draft=f"café-{n}.yaml")) for n in range(3)]
     text = (tmp_path / "state" / "jobs.json").read_text(encoding="utf-8")
     assert len(text.splitlines()) == len(jobs) + 2
-    assert set(json.loads(text)["jobs"]) == {job.id for job in jobs}
+    documents = json.loads(text)["jobs"]  # TinyDB's layout: integer document ids
+    assert list(documents) == ["1", "2", "3"]
+    assert [document["id"] for document in documents.values()] == [job.id for job in jobs]
 
 
 def test_a_failed_write_changes_nothing(store: JobStore, tmp_path: Path) -> None:
@@ -328,6 +309,9 @@ CORRUPTIONS = {
     "foreign table": lambda good: b'{"_default": {"1": {"draft": "a.yaml"}}}',
     "bad job": lambda good: good.replace(b'"scheduled"', b'"exploded"', 1),
     "id mismatch": lambda good: b'{"jobs":{"x":{"id":"y","draft":"a.yaml"}}}',
+    "job twice": lambda good: (
+        b'{"jobs":{"1":{"id":"y","draft":"a.yaml"},"2":{"id":"y","draft":"b"}}}'
+    ),
 }
 
 
@@ -394,7 +378,7 @@ def test_archive_moves_old_finished_jobs_by_month(
     months = sorted(p.name for p in (state_dir / "archive").glob("????-??.json"))
     assert months == ["2026-09.json", "2026-10.json"]
     archived = json.loads((state_dir / "archive" / "2026-09.json").read_bytes())["jobs"]
-    assert Job.from_document(archived[september.id]) == september
+    assert [Job.from_document(document) for document in archived.values()] == [september]
     # Still findable: a draft published long ago is never taken for a new one.
     assert store.get(october.id) == october
     assert store.by_draft("sep.yaml") == september
@@ -585,36 +569,3 @@ def test_kill_9_never_loses_an_acknowledged_update(tmp_path: Path, clock: FakeCl
     with JobStore(tmp_path, clock=clock):
         pass
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(atomicfile.TEMP_SUFFIX)]
-
-
-class LineReader:
-    """Lines from a pipe, with timeouts, so a stuck child fails the test instead of hanging it."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buffer = b""
-
-    def lines(self, timeout: float) -> list[str]:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if ready:
-            chunk = os.read(self.fd, 65536)
-            assert chunk, "the driver died"
-            self.buffer += chunk
-        *complete, self.buffer = self.buffer.split(b"\n")
-        return [line.decode() for line in complete]
-
-    def until(self, markers: set[str], note: Callable[[str], None]) -> list[str]:
-        """Read until a line starting with each marker word was seen; pass every line to
-        `note`; return the marker lines. Lines come in whole batches, so none is lost."""
-        deadline = time.monotonic() + 10
-        found: list[str] = []
-        missing = set(markers)
-        while missing:
-            assert time.monotonic() < deadline, f"the driver never said {sorted(missing)}"
-            for line in self.lines(timeout=0.05):
-                note(line)
-                word = line.split(" ", 1)[0]
-                if word in missing:
-                    missing.discard(word)
-                    found.append(line)
-        return found

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,7 @@ from publisher.errors import StoreError
 from publisher.job import Container, Job, State
 from publisher.store import atomicfile
 from publisher.store.jobstore import JobStore, read_jobs
-from tests.unit.store.test_jobstore import CHILD_ENV, FakeClock, LineReader, call
-
-T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+from tests.support.store import CHILD_ENV, T0, FakeClock, LineReader, call
 
 
 @pytest.fixture
