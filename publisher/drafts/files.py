@@ -70,3 +70,50 @@ def open_regular(path: Path) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+class OutsideContentDir(OSError):
+    """The path leads out of content_dir (through a symlink, or it never was inside)."""
+
+
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def inside(content_dir: Path, path: Path) -> Path:
+    """Given content_dir and a path, return where the path really leads (every link
+    resolved), relative to content_dir's real location. Raise OutsideContentDir if it leads
+    anywhere else."""
+    base = Path(os.path.realpath(content_dir))
+    real = Path(os.path.realpath(path))
+    try:
+        return real.relative_to(base)
+    except ValueError:
+        raise OutsideContentDir(0, f"leads outside content_dir, to {real}") from None
+
+
+def open_beneath(content_dir: Path, path: Path) -> BinaryIO:
+    """Open `path` for reading only if it leads to a regular file inside content_dir: the
+    links are resolved and checked first, then the file is opened one folder at a time from
+    content_dir with O_NOFOLLOW, so a link swapped in after the check makes the open fail
+    (ELOOP) instead of reading what it points to. Never blocks on a FIFO. Raise
+    OutsideContentDir, or OSError if the file cannot be opened or is not a regular file."""
+    relative = inside(content_dir, path)
+    if not relative.parts:
+        raise IsADirectoryError(0, "is content_dir itself")
+    folder = os.open(os.path.realpath(content_dir), _FOLDER_FLAGS)
+    try:
+        for part in relative.parts[:-1]:
+            deeper = os.open(part, _FOLDER_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = deeper
+        fd = os.open(relative.parts[-1], _FILE_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

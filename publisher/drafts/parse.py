@@ -18,7 +18,7 @@ from pathlib import Path
 
 from publisher import yamlsafe
 from publisher.config import Config
-from publisher.drafts import statusblock
+from publisher.drafts import files, statusblock
 from publisher.drafts.checks import Checker, Report
 from publisher.drafts.files import is_draft_path, open_regular
 from publisher.drafts.model import Draft, Loaded
@@ -54,7 +54,12 @@ def load(path: Path, config: Config, *, check_media: bool = True) -> Loaded:
     except ValueError:
         rel = absolute.as_posix()
     report = Report(shown)
-    data, digest = _read(absolute, content_dir, report)
+    # Named by a path under content_dir (before any link is resolved): it must not lead out.
+    lexical = Path(os.path.abspath(path))
+    beneath = lexical.is_relative_to(content_dir) or lexical.is_relative_to(
+        os.path.abspath(config.content_dir)
+    )
+    data, digest = _read(absolute, content_dir, report, beneath=beneath)
     if data is None:
         return Loaded(absolute, rel, None, tuple(report.items), digest)
     if rel == absolute.as_posix():
@@ -107,9 +112,23 @@ def _absolute(path: Path) -> Path:
         return absolute
 
 
-def _read(path: Path, content_dir: Path, report: Report) -> tuple[bytes | None, str]:
+def _read(
+    path: Path, content_dir: Path, report: Report, *, beneath: bool
+) -> tuple[bytes | None, str]:
     """Read the file once, refusing what is not a small regular file. Return (bytes or None,
-    fingerprint); the fingerprint of an unreadable file describes what was found instead."""
+    fingerprint); the fingerprint of an unreadable file describes what was found instead.
+    A draft named under content_dir (`beneath`) that leads out of it through a link is never
+    read."""
+    if beneath:
+        try:
+            files.inside(content_dir, path)
+        except files.OutsideContentDir as exc:
+            report.error(
+                "",
+                f"is a symlink that {exc.strerror}; publisher reads and writes only files "
+                "inside content_dir: copy the file in instead of linking to it",
+            )
+            return None, _digest("outside", os.path.realpath(path))
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -143,8 +162,16 @@ def _read(path: Path, content_dir: Path, report: Report) -> tuple[bytes | None, 
                 "remove the link (two drafts would publish twice)",
             )
     try:
-        with open_regular(path) as handle:
+        opened = (
+            files.open_beneath(content_dir, path)
+            if beneath
+            else open_regular(path)  # `validate` of a file outside: read, reported as outside
+        )
+        with opened as handle:
             data = handle.read(yamlsafe.MAX_BYTES + 1)
+    except files.OutsideContentDir as exc:  # a link swapped in since the check above
+        report.error("", f"is a symlink that {exc.strerror}; copy the file in instead")
+        return None, _digest("outside", os.path.realpath(path))
     except OSError as exc:
         report.error("", f"cannot be read: {exc.strerror}")
         return None, _digest("unreadable", exc.strerror)

@@ -9,11 +9,12 @@ that cannot be written, is logged and gets its block at its next change. The pub
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from publisher.config import Config
-from publisher.drafts import statusblock
+from publisher.drafts import files, statusblock
 from publisher.errors import ConcurrentEdit
 from publisher.job import Job
 
@@ -33,6 +34,15 @@ def write(
     not (an edit that kept racing ours, a disk error) logged as a warning. Never raise for
     the file. `before_replace` is statusblock.write's test hook."""
     target = path if path is not None else config.content_dir / job.draft
+    if not os.path.lexists(target):
+        return False
+    try:
+        files.inside(config.content_dir, target)
+    except files.OutsideContentDir as exc:
+        # never write through a link out of content_dir (it could be any file the service
+        # user may write: its config, its state)
+        log.warning("%s: status not written back: the draft %s", job.draft, exc.strerror)
+        return True
     try:
         statusblock.write(target, job.status_block(config.tz), _before_replace=before_replace)
     except FileNotFoundError:

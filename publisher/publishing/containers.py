@@ -104,8 +104,8 @@ def ready(
         _wait_finished(rt, client, job_id, [top], progress, until=until)
         return top
 
-    urls = [_url(rt, item) for item in draft.media]
-    cover_url = _url(rt, draft.cover) if draft.cover is not None else None
+    urls = [_url(rt, item, job_id) for item in draft.media]
+    cover_url = _url(rt, draft.cover, job_id) if draft.cover is not None else None
     items, parent = payloads.container_requests(draft, urls, cover_url)
     if parent is None:
         single = _create(
@@ -126,11 +126,12 @@ def ready(
     return top
 
 
-def _url(rt: Runtime, item: drafts.MediaItem) -> str:
+def _url(rt: Runtime, item: drafts.MediaItem, job_id: str) -> str:
     if item.url is not None:
         return item.url
     assert item.path is not None  # MediaItem: exactly one of path and url
-    url: str = rt.media.url_for(item.path)
+    # the job id lets a host that uploads (s3) delete the job's objects when it ends
+    url: str = rt.media.url_for(item.path, job_id=job_id)
     return url
 
 

@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,11 +32,11 @@ from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
-from publisher.errors import ConfigError, ContentLocked, Problem
+from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
-from publisher.job import ApiCall, Job, State
+from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import JobStore
@@ -115,6 +116,7 @@ class Runtime:
         # Every durable change of a job's state is told to the notifier, which sends off
         # this thread (never delaying a publish); a reload swaps it for a new one.
         self.notifier = Notifier(config.notify, tz=config.tz, clock=clock)
+        self._cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-cleanup")
         store.observe(self._job_changed)
 
     @classmethod
@@ -145,6 +147,8 @@ class Runtime:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
             _start_media(media, config)
+            # leftovers of a run that crashed before it could delete a job's uploads (s3)
+            media.sweep({job.id for job in store.all() if job.state not in DONE})
         except BaseException:
             if sandbox is not None:
                 sandbox.stop()
@@ -220,7 +224,7 @@ class Runtime:
             self.media.stop()  # first: the new host may listen on the same address
             try:
                 fresh.start()
-            except OSError:
+            except (OSError, PublisherError):  # a port in use, s3 without credentials
                 self.media.start()  # keep serving the old way rather than not at all
                 raise
             self.media = fresh
@@ -233,6 +237,10 @@ class Runtime:
 
     def _job_changed(self, before: Job | None, after: Job) -> None:
         self.notifier.job_changed(before, after)
+        if after.state in DONE and (before is None or before.state not in DONE):
+            # the job's uploaded media (media.host s3) are not needed any more: delete them
+            # off this thread (the store calls this inside its lock)
+            self._cleanup.submit(self.media.release, after.id)
 
     def relock_content(self, content_dir: Path) -> None:
         """Take `content_dir` for this process (a config reload moved it), then let the old
@@ -247,6 +255,7 @@ class Runtime:
         try:
             self.store.observe(None)
             self.notifier.close(timeout=NOTIFY_CLOSE_TIMEOUT)
+            self._cleanup.shutdown(wait=True, cancel_futures=True)
             self.media.stop()
         finally:
             try:

@@ -3,8 +3,6 @@ outlives a killed publisher), reset before each test, and a site whose account t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,26 +10,17 @@ import httpx
 import pytest
 
 from publisher.config import Config
-from tests.support.site import REPO, load_config, make_site
+from tests.support.processes import SandboxProcess
+from tests.support.site import load_config, make_site
 
 
 @pytest.fixture(scope="module")
 def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("sandbox") / "sandbox.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "publisher.sandbox.server", "--port", "0", "--state", str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    running = SandboxProcess(tmp_path_factory.mktemp("sandbox") / "sandbox.json")
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("sandbox listening on "), line
-        yield line.split()[-1]
+        yield running.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        running.stop()
 
 
 @pytest.fixture

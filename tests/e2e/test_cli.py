@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from publisher import cli
+from publisher import config as config_module
 from publisher.commands import init as scaffold
 from publisher.drafts import statusblock
+from publisher.errors import ConfigError
 from tests.support.paths import REPO
 from tests.support.site import make_site
 
@@ -150,3 +152,83 @@ def test_run_says_why_it_cannot_start_and_exits_1(
     err = capsys.readouterr().err
     assert f"publisher: cannot watch {tmp_path / 'missing'}: " in err
     assert "max_user_watches" in err and "Traceback" not in err
+
+
+# --- configuration that cannot be used: exit 2 with a sentence, never the token ------------
+
+SECRET = "EAAB-review-secret-0123456789"
+MINIMAL = 'accounts:\n  main: {ig_user_id: "17841400000000001"}\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PUBLISHER_ACCOUNTS", '{"main": {"ig_user_id": "1", "access_token": "' + SECRET + '"'),
+        ("PUBLISHER_SCHEDULE", "{slots: [}"),
+        ("PUBLISHER_MEDIA__S3", "{"),
+    ],
+)
+def test_an_environment_variable_that_is_not_json_is_a_config_error(
+    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path, environ={name: value})
+    [problem] = caught.value.problems
+    assert problem.path == str(path)
+    assert name in problem.message and "JSON" in problem.message
+    assert SECRET not in str(caught.value)
+
+    # the command line: exit 2 (a config error) with that sentence, no traceback
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(name, value)
+        code = cli.main(["-c", str(path), "validate"], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert name in err and "internal error" not in err
+    assert SECRET not in err
+
+
+@pytest.mark.parametrize(
+    ("lines", "token_file", "environ"),
+    [
+        # a "smart" quote pasted along with the token
+        ("", None, {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": SECRET + "\u201d"}),
+        # two tokens pasted on two lines
+        ("", None, {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": SECRET + "\n" + SECRET}),
+        # a token file saved as "Unicode" (UTF-16) by a Windows editor
+        ("    access_token_file: tok\n", SECRET.encode("utf-16"), {}),
+    ],
+    ids=["non-ascii", "inner-line-break", "utf16-file"],
+)
+def test_a_token_that_cannot_be_sent_is_a_config_error_without_the_token(
+    lines: str,
+    token_file: bytes | None,
+    environ: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Otherwise httpx raises UnicodeEncodeError (or h11 an illegal header) on the first call:
+    # `publisher accounts` said "internal error", and a publish failed without saying why.
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'accounts:\n  main:\n    api: facebook\n    ig_user_id: "17841400000000001"\n' + lines,
+        encoding="utf-8",
+    )
+    if token_file is not None:
+        (tmp_path / "tok").write_bytes(token_file)
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path, environ=environ)
+    [problem] = caught.value.problems
+    assert problem.field.startswith("at 'accounts.main.access_token")
+    assert "paste" in problem.message
+    assert SECRET not in str(caught.value)
+
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in environ.items():
+            env.setenv(key, value)
+        code = cli.main(["-c", str(path), "accounts"], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "internal error" not in err and SECRET not in err

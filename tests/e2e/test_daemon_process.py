@@ -7,121 +7,52 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from publisher.daemon import inbox
 from publisher.drafts import statusblock
 from publisher.job import Job, State
 from publisher.store import jobstore
-from tests.support.daemon import JumpingClock, open_daemon, settle
-from tests.support.site import DRAFTS, EXAMPLES, MEDIA_FILES, load_config
+from tests.support.clock import JumpingClock
+from tests.support.daemon import open_daemon, settle
+from tests.support.ports import free_port
+from tests.support.processes import DaemonProcess, SandboxProcess, clean_env
+from tests.support.site import DRAFTS, load_config, make_site
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
 ACCOUNT_IDS = ("17841400000000011", "17841400000000012", "17841400000000013")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.05)
-
-
-class Sandbox:
-    """`python -m publisher.sandbox.server` with a state file, driven over HTTP."""
-
-    def __init__(self, state: Path, log: Path) -> None:
-        self.log = log
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "publisher.sandbox.server",
-                "--port",
-                "0",
-                "--state",
-                str(state),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log.open("wb"),
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        match = re.search(r"(http://\S+)", line)
-        assert match, f"no URL from the sandbox: {line!r}"
-        self.url = match.group(1)
-
-    def faults(self, **changes: Any) -> None:
-        httpx.post(f"{self.url}/_sandbox/faults", json=changes).raise_for_status()
-
-    def posts(self) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.url}/_sandbox/posts")
-        answer.raise_for_status()
-        return list(answer.json())
-
-    def publish_calls(self) -> dict[str, int]:
-        return dict(httpx.get(f"{self.url}/_sandbox/publish_calls").json())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 class Site:
     """A config.yaml + content/ in tmp_path, and daemons run on it."""
 
-    def __init__(self, root: Path, sandbox: Sandbox, **settings: Any) -> None:
+    def __init__(self, root: Path, sandbox: SandboxProcess, **settings: Any) -> None:
         self.root = root
         self.content = root / "content"
         self.state = root / "state"
-        self.config = root / "config.yaml"
-        self.content.mkdir(parents=True)
-        for name in MEDIA_FILES:
-            shutil.copyfile(EXAMPLES / name, self.content / name)
         port = free_port()
-        self.document: dict[str, Any] = {
-            "content_dir": "content",
-            "state_dir": "state",
-            "timezone": "UTC",
-            "publishing": {"poll_interval": "1s", "backoff": "1s"},
-            "accounts": {
-                "main": {"api": "sandbox", "ig_user_id": ACCOUNT_IDS[0], "base_url": sandbox.url}
-            },
-            "media": {
+        self.config = make_site(
+            root,
+            account={"ig_user_id": ACCOUNT_IDS[0], "base_url": sandbox.url},
+            publishing={"poll_interval": "1s", "backoff": "1s"},
+            media={
                 "host": "serve",
                 "listen": f"127.0.0.1:{port}",
                 "public_url": f"http://127.0.0.1:{port}",
             },
-        }
+        )
+        self.document: dict[str, Any] = json.loads(self.config.read_text())
         for key, value in settings.items():
             self.document[key] = value
         self.write_config()
@@ -133,9 +64,15 @@ class Site:
         tmp.write_text(text)
         tmp.replace(self.config)
 
-    def start(self, **env: str) -> Daemon:
+    def start(self, **env: str) -> DaemonProcess:
+        """`publisher run` on this site, its log in daemon-N.log."""
         self.runs += 1
-        return Daemon(self, self.root / f"daemon-{self.runs}.log", env)
+        return DaemonProcess(
+            [sys.executable, "-m", "publisher", "-c", str(self.config), "run"],
+            cwd=self.root,
+            log=self.root / f"daemon-{self.runs}.log",
+            env=clean_env(**env),
+        )
 
     def jobs(self) -> dict[str, Job]:
         return {job.draft: job for job in jobstore.read_jobs(self.state)}
@@ -148,58 +85,16 @@ class Site:
         return path
 
 
-class Daemon:
-    """One `publisher run` process; its log in a file."""
-
-    def __init__(self, site: Site, log: Path, env: dict[str, str]) -> None:
-        self.log = log
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-        environment.update(env)
-        environment.pop("NOTIFY_SOCKET", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "-c", str(site.config), "run"],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"),
-            env=environment,
-            cwd=site.root,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 20.0) -> Daemon:
-        def ready() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the daemon exited:\n{self.text()}")
-            return "ready:" in self.text()
-
-        wait_for(ready, timeout=timeout, what="the daemon to be ready")
-        return self
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
-
-
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    running = Sandbox(tmp_path / "sandbox.json", tmp_path / "sandbox.log")
+def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
+    running = SandboxProcess(tmp_path / "sandbox.json", tmp_path / "sandbox.log")
     yield running
     running.stop()
 
 
 @pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
     yield started
     for daemon in started:
         daemon.kill()
@@ -227,7 +122,7 @@ def media_publish_at(job: Job) -> datetime:
 
 
 def test_drafts_due_in_a_few_seconds_go_out_within_a_second(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     sandbox.faults(processing_polls=0)  # images FINISHED at the first check, videos the third
     site = Site(tmp_path / "site", sandbox)
@@ -254,7 +149,7 @@ def test_drafts_due_in_a_few_seconds_go_out_within_a_second(
 
 
 def test_drop_edit_rename_delete_and_config_edits_while_running(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     site = Site(
         tmp_path / "site",
@@ -301,7 +196,7 @@ def test_drop_edit_rename_delete_and_config_edits_while_running(
 
 
 def test_retry_and_cancel_through_the_running_daemon(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     site = Site(tmp_path / "site", sandbox)
     daemons.append(site.start().wait_ready())
@@ -323,7 +218,7 @@ def test_retry_and_cancel_through_the_running_daemon(
 
 
 def test_kill_9_at_random_moments_never_posts_twice(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     sandbox.faults(processing_polls=0, publish_delay_s=0.3)
     accounts = {
@@ -377,7 +272,7 @@ def test_kill_9_at_random_moments_never_posts_twice(
 
 
 def test_sigterm_mid_publish_exits_cleanly_and_the_post_is_recorded(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     sandbox.faults(processing_polls=0, publish_delay_s=2.0)
     site = Site(tmp_path / "site", sandbox, publishing={"poll_interval": "0s"})
@@ -397,7 +292,7 @@ def test_sigterm_mid_publish_exits_cleanly_and_the_post_is_recorded(
 
 
 def test_a_second_daemon_on_the_same_state_dir_exits_2(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     site = Site(tmp_path / "site", sandbox)
     first = site.start().wait_ready()
@@ -411,7 +306,7 @@ def test_a_second_daemon_on_the_same_state_dir_exits_2(
 
 
 def test_a_content_dir_that_cannot_be_watched_exits_1(
-    tmp_path: Path, sandbox: Sandbox, daemons: list[Daemon]
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
     site = Site(tmp_path / "site", sandbox, content_dir="missing")
     daemon = site.start()

@@ -24,7 +24,9 @@ from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.publishing import failpoints
 from publisher.store import jobstore
-from tests.support.site import DRAFTS, REPO, FakeTime, write_draft
+from tests.support.clock import SleepClock
+from tests.support.paths import REPO
+from tests.support.site import DRAFTS, write_draft
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +64,9 @@ def test_kill_at_each_comment_step_then_publish_again_comments_once(
     made_before = len(comments_of(sandbox, post["id"]))
     assert made_before == (1 if failpoint == "after_comment" else 0)
 
-    fake = FakeTime(datetime.now(UTC))
+    fake = SleepClock(datetime.now(UTC))
     lines: list[str] = []
-    job = publish_draft(site, path, progress=lines.append, clock=fake.clock, sleep=fake.sleep)
+    job = publish_draft(site, path, progress=lines.append, clock=fake, sleep=fake.sleep)
 
     assert job.state is State.PUBLISHED, (job.error, lines)
     assert len(sandbox.get("/_sandbox/posts").json()) == 1

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,10 @@ from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.publishing import failpoints
 from publisher.store import jobstore
-from tests.support.site import REPO, FakeTime, write_draft
+from tests.support.clock import SleepClock
+from tests.support.paths import REPO
+from tests.support.site import write_draft
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +49,8 @@ def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.Complet
 
 def run_again(config: Config, path: Path) -> list[str]:
     lines: list[str] = []
-    fake = FakeTime(datetime.now(UTC))
-    job = publish_draft(config, path, progress=lines.append, clock=fake.clock, sleep=fake.sleep)
+    fake = SleepClock(datetime.now(UTC))
+    job = publish_draft(config, path, progress=lines.append, clock=fake, sleep=fake.sleep)
     assert job.state is State.PUBLISHED, (job.error, lines)
     return lines
 
@@ -96,11 +98,14 @@ def test_kill_while_media_publish_is_in_flight(site: Config, sandbox: httpx.Clie
         [*command, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
     )
     try:
-        deadline = time.monotonic() + 30
-        while not sandbox.get("/_sandbox/publish_calls").json():
-            assert time.monotonic() < deadline, "media_publish never arrived"
+
+        def media_publish_arrived() -> bool:
+            if sandbox.get("/_sandbox/publish_calls").json():
+                return True
             assert process.poll() is None
-            time.sleep(0.05)
+            return False
+
+        wait_for(media_publish_arrived, timeout=30, every=0.05, what="media_publish to arrive")
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=10)

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import yaml
+
+from tests.support.ports import free_port
+from tests.support.processes import DaemonProcess, clean_env
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +71,7 @@ JSON_KEYS = {
 }
 PROBLEM_LINE = re.compile(r"^(?P<path>[^:]+): (?P<field>[^:]+): (?P<message>.+)$")
 ZONE = ZoneInfo("Europe/Paris")  # the starter config's timezone
+POLL = 0.1  # seconds between two looks while waiting: a look may run a command
 
 
 def _executable() -> str:
@@ -80,29 +82,6 @@ def _executable() -> str:
 
 
 PUBLISHER = _executable()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without anything that configures publisher, plus proxies
-    that fail for every host but loopback (the sandbox needs no network)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.upper().startswith("PUBLISHER_")
-        and key not in {"CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}
-    }
-    nowhere = "http://127.0.0.1:9"
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        env[name] = nowhere
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env.update(extra)
-    return env
 
 
 def cli(
@@ -123,17 +102,6 @@ def cli(
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def status_block(draft: Path) -> dict[str, Any]:
@@ -665,29 +633,12 @@ def test_sandbox_command_serves_the_graph_api_on_the_port_given(tmp_path: Path) 
 INVALID = "type: reel\naccount: nobody\nmedia: [sunrise.jpg, missing.mp4]\nbogus: 1\n"
 
 
-class Daemon:
-    """`publisher run` in a subprocess; its log goes to a file."""
+class Daemon(DaemonProcess):
+    """`publisher run` in a subprocess on `site`; its log goes to site/daemon.log."""
 
     def __init__(self, site: Path) -> None:
         self.site = site
-        self.log = site / "daemon.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [PUBLISHER, "run"], cwd=site, env=clean_env(), stdout=log, stderr=log
-            )
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 15) -> int:
-        if self.alive():
-            self.process.send_signal(signum)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.alive():
-                self.process.kill()
-                self.process.wait()
+        super().__init__([PUBLISHER, "run"], cwd=site, log=site / "daemon.log")
 
     def wait_state(self, draft: str, state: str, timeout: float = 15) -> dict[str, Any]:
         """Poll `status --json` until the draft's job is in `state` (for `published`: with
@@ -700,7 +651,7 @@ class Daemon:
                 return None
             return item if state != "published" or item["permalink"] else None
 
-        return wait_for(reached, timeout=timeout, what=f"{draft} {state}")
+        return wait_for(reached, timeout=timeout, every=POLL, what=f"{draft} {state}")
 
 
 @pytest.fixture(scope="module")
@@ -753,7 +704,9 @@ def test_editing_a_published_draft_never_publishes_it_again(running: Daemon) -> 
     assert before["state"] == "published"
     text = draft.read_text(encoding="utf-8")
     write_draft(draft, text.replace("# A story", "# An edited story"))
-    wait_for(lambda: status_block(draft).get("error"), what="a sentence in status.error")
+    wait_for(
+        lambda: status_block(draft).get("error"), every=POLL, what="a sentence in status.error"
+    )
     after = status_json(running.site)["04-story.yaml"]
     assert after["state"] == "published" and after["media_id"] == before["media_id"]
     assert status_block(draft)["state"] == "published"
@@ -772,7 +725,7 @@ def test_daemon_marks_an_invalid_draft_with_every_problem(running: Daemon) -> No
     expected = cli("validate", "content/broken.yaml", cwd=running.site).stdout.splitlines()
     assert len(expected) >= 3
     running.wait_state("broken.yaml", "invalid", timeout=10)
-    error = wait_for(lambda: status_block(draft).get("error"), what="status.error")
+    error = wait_for(lambda: status_block(draft).get("error"), every=POLL, what="status.error")
     for line in expected:
         match = PROBLEM_LINE.match(line)
         assert match, line
@@ -816,6 +769,7 @@ def test_sighup_reloads_the_config_and_the_daemon_keeps_running(running: Daemon)
         lambda: raw_status_times(naive).get("scheduled_for") == "2030-06-01T09:00:00+00:00",
         what="naive.yaml re-planned in UTC",
         timeout=10,
+        every=POLL,
     )
     assert running.alive()
 
@@ -824,7 +778,7 @@ def test_sighup_reloads_the_config_and_the_daemon_keeps_running(running: Daemon)
     good = config.read_text(encoding="utf-8")
     config.write_text(good + "colour: red\n", encoding="utf-8")
     running.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: "colour" in running.log.read_text(), what="the bad key in the log")
+    wait_for(lambda: "colour" in running.log.read_text(), every=POLL, what="the bad key in the log")
     assert running.alive()
     config.write_text(good, encoding="utf-8")
 
@@ -836,6 +790,7 @@ def test_a_saved_config_is_picked_up_without_sighup(running: Daemon) -> None:
         lambda: raw_status_times(naive).get("scheduled_for") == "2030-06-01T09:00:00-04:00",
         what="naive.yaml re-planned in New York",
         timeout=10,
+        every=POLL,
     )
 
 

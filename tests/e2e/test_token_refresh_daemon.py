@@ -19,7 +19,8 @@ import pytest
 
 from publisher.config import Config, refreshed
 from publisher.drafts import statusblock
-from tests.support.site import DRAFTS, REPO, write_draft
+from tests.support.paths import REPO
+from tests.support.site import DRAFTS, write_draft
 
 pytestmark = pytest.mark.slow
 

@@ -1,99 +1,38 @@
 """The daemon in-process: a hand-moved clock, the in-process sandbox over loopback HTTP, real
-files in tmp_path. Each test drives `step()` until the daemon has nothing left to do."""
+files in tmp_path. Each test drives `step()` until the daemon has nothing left to do. (Time,
+accounts, config reloads and store failures have files of their own.)"""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from publisher.commands import plan, retry_cancel
+from publisher.commands import plan
 from publisher.config import Config
-from publisher.daemon import inbox
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier
-from publisher.drafts import statusblock
 from publisher.job import State
 from publisher.planning import reconciler
 from publisher.sandbox.server import SandboxServer
+from tests.support.clock import START, ManualClock
 from tests.support.daemon import (
-    START,
-    ManualClock,
     at,
+    draft,
     jobs_by_draft,
     open_daemon,
     settle,
-    wait_for,
+    site_config,
+    status,
+    watched,
     write,
 )
-from tests.support.site import DRAFTS, load_config, make_site
-
-
-class _Now:
-    """The module's sandbox reads the time of whichever test runs."""
-
-    clock = ManualClock()
-
-    def __call__(self) -> datetime:
-        return self.clock()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[SandboxServer, _Now]]:
-    # One sandbox for the module (its state is reset per test); media are not fetched, so
-    # no media server runs either (media.host: base_url).
-    now = _Now()
-    with SandboxServer(clock=now, fetch_media=False) as running:
-        yield running, now
-
-
-@pytest.fixture
-def clock(server: tuple[SandboxServer, _Now]) -> ManualClock:
-    running, now = server
-    running.reset()
-    now.clock = ManualClock()
-    return now.clock
-
-
-@pytest.fixture
-def posts(server: tuple[SandboxServer, _Now]) -> SandboxServer:
-    return server[0]
-
-
-def site(tmp_path: Path, sandbox: SandboxServer, **kwargs: Any) -> Config:
-    account = {"base_url": sandbox.base_url, **kwargs.pop("account", {})}
-    media = {"host": "base_url", "public_url": "http://127.0.0.1:9"}
-    return load_config(make_site(tmp_path, account=account, media=media, **kwargs))
-
-
-@pytest.fixture
-def config(tmp_path: Path, posts: SandboxServer) -> Config:
-    return site(tmp_path, posts, publishing={"prepare_ahead": "10m"})
-
-
-@pytest.fixture
-def daemon(config: Config, clock: ManualClock) -> Iterator[Daemon]:
-    running = open_daemon(config, clock)
-    yield running
-    running.shutdown()
-
-
-def draft(config: Config, name: str, kind: str = "post", **extra: str) -> Path:
-    text = DRAFTS[kind] + "".join(f"{key}: {value}\n" for key, value in extra.items())
-    return write(config.content_dir / name, text)
-
-
-def status(path: Path) -> dict[str, object]:
-    block = statusblock.read(path.read_bytes())
-    assert block is not None, path.read_text()
-    return block
+from tests.support.site import DRAFTS
+from tests.support.wait import wait_for
 
 
 def publish_calls(job_id: str, config: Config) -> list[object]:
@@ -164,71 +103,6 @@ def test_an_edit_after_prepare_abandons_the_ready_container(
     assert len(job.containers) == 2
     [post] = posts.posts()
     assert "Last light" in post["caption"]
-
-
-# --- time: clock jumps, downtime, lateness ------------------------------------------------
-
-
-def test_a_clock_jump_strands_nothing(
-    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
-) -> None:
-    # misfire_grace is 1h. The wall clock jumps 2h at once (a suspend, an NTP step).
-    paths = {
-        "missed.yaml": START + timedelta(minutes=30),  # 1h30 late after the jump: missed
-        "late.yaml": START + timedelta(minutes=90),  # 30 min late: published, saying so
-        "future.yaml": START + timedelta(hours=3),  # not due yet
-    }
-    daemon.on_paths({draft(config, name, publish_at=at(when)) for name, when in paths.items()})
-    settle(daemon)
-    clock.advance(timedelta(hours=2))
-    settle(daemon)
-
-    jobs = jobs_by_draft(config)
-    assert jobs["missed.yaml"].state is State.MISSED
-    assert "publisher retry missed.yaml" in (jobs["missed.yaml"].error or "")
-    assert jobs["late.yaml"].state is State.PUBLISHED
-    assert (jobs["late.yaml"].error or "").startswith("published 30 min late")
-    assert jobs["future.yaml"].state is State.SCHEDULED
-    assert status(config.content_dir / "missed.yaml")["state"] == "missed"
-    assert len(posts.posts()) == 1
-
-
-def test_catch_up_after_downtime(tmp_path: Path, clock: ManualClock, posts: SandboxServer) -> None:
-    config = site(tmp_path, posts)
-    first = open_daemon(config, clock)
-    for name, minutes in (("early.yaml", 10), ("recent.yaml", 120)):
-        path = draft(config, name, publish_at=at(START + timedelta(minutes=minutes)))
-        first.on_paths({path})
-    settle(first)
-    first.shutdown()
-
-    clock.advance(timedelta(minutes=150))  # down from 08:00 to 10:30
-    second = open_daemon(config, clock)
-    try:
-        settle(second)
-        jobs = jobs_by_draft(config)
-        assert jobs["early.yaml"].state is State.MISSED
-        assert "the daemon was not running then" in (jobs["early.yaml"].error or "")
-        assert jobs["recent.yaml"].state is State.PUBLISHED
-        assert jobs["recent.yaml"].error == (
-            "published 30 min late: the daemon was not running at 10:00"
-        )
-
-        # `publisher retry` while the daemon runs: the request goes through state_dir.
-        answer: list[str] = []
-        thread = threading.Thread(
-            target=lambda: answer.append(
-                retry_cancel.submit(config, "retry", config.content_dir / "early.yaml")
-            )
-        )
-        thread.start()
-        wait_for(lambda: bool(inbox.pending(config.state_dir)))
-        settle(second)
-        thread.join(5)
-        assert answer and "as soon as possible" in answer[0]
-        assert jobs_by_draft(config)["early.yaml"].state is State.PUBLISHED
-    finally:
-        second.shutdown()
 
 
 # --- drafts while running -----------------------------------------------------------------
@@ -350,15 +224,15 @@ def test_a_published_status_block_without_a_job_is_trusted(
     assert posts.posts() == []
 
 
-# --- accounts and concurrency -------------------------------------------------------------
+# --- concurrency --------------------------------------------------------------------------
 
 
 def test_never_two_publishes_at_once_for_one_account(
     tmp_path: Path, clock: ManualClock, posts: SandboxServer
 ) -> None:
-    config = site(
+    config = site_config(
         tmp_path,
-        posts,
+        posts.base_url,
         publishing={"concurrency": 3},
         extra_accounts={"other": {"ig_user_id": "17841400000000002", "base_url": posts.base_url}},
     )
@@ -372,89 +246,20 @@ def test_never_two_publishes_at_once_for_one_account(
         running.on_paths(paths)
         peak: dict[str, int] = {}
         seen_both = False
-        for _ in range(400):
+
+        def all_out() -> bool:  # noting, at each step, who publishes at the same time
+            nonlocal seen_both
             running.step()
             accounts = [t.account for t in running.workers.tasks() if t.kind == "publish"]
             for account in set(accounts):
                 peak[account] = max(peak.get(account, 0), accounts.count(account))
             seen_both = seen_both or len(set(accounts)) == 2
-            if running.settled() and len(posts.posts()) == 5:
-                break
-            time.sleep(0.01)
+            return running.settled() and len(posts.posts()) == 5
+
+        wait_for(all_out, timeout=10, every=0.01, what="five posts")
         assert len(posts.posts()) == 5
         assert peak == {"main": 1, "other": 1}
         assert seen_both  # the two accounts did publish at the same time
-    finally:
-        running.shutdown()
-
-
-def test_a_blocked_account_moves_on_once_its_token_works(
-    tmp_path: Path, clock: ManualClock
-) -> None:
-    with SandboxServer(clock=clock, token="right-token-123456") as server:
-        url = server.base_url
-        config_path = make_site(
-            tmp_path, account={"base_url": url, "access_token": "wrong-token-1"}
-        )
-        config = load_config(config_path)
-        running = open_daemon(config, clock, account_check_every=3600.0)
-        try:
-            path = draft(config, "blocked.yaml", publish_at="now")
-            other = draft(config, "later.yaml", publish_at=at(START + timedelta(hours=2)))
-            running.on_paths({path, other})
-            settle(running)
-            jobs = jobs_by_draft(config)
-            assert jobs["blocked.yaml"].state is State.BLOCKED
-            assert jobs["later.yaml"].state is State.BLOCKED
-            assert server.posts() == []
-
-            document = json.loads(config_path.read_text())
-            document["accounts"]["main"]["access_token"] = "right-token-123456"
-            config_path.write_text(json.dumps(document))
-            assert running.reload("test")
-            settle(running)
-            jobs = jobs_by_draft(config)
-            assert jobs["blocked.yaml"].state is State.PUBLISHED
-            assert jobs["later.yaml"].state is State.SCHEDULED
-        finally:
-            running.shutdown()
-
-
-# --- config ----------------------------------------------------------------------------------
-
-
-def test_config_edits_replan_and_an_invalid_one_is_ignored(
-    tmp_path: Path, clock: ManualClock, posts: SandboxServer
-) -> None:
-    config_path = site(tmp_path, posts).config_path
-    document = json.loads(config_path.read_text())
-    document["schedule"] = {"slots": [{"days": "daily", "times": ["09:00"]}]}
-    config_path.write_text(json.dumps(document))
-    config = load_config(config_path)
-    running = open_daemon(config, clock)
-    try:
-        running.on_paths({draft(config, "q1.yaml"), draft(config, "q2.yaml")})
-        settle(running)
-        jobs = jobs_by_draft(config)
-        assert [jobs[n].scheduled_for for n in ("q1.yaml", "q2.yaml")] == [
-            START.replace(hour=9),
-            START.replace(hour=9) + timedelta(days=1),
-        ]
-
-        document["schedule"]["slots"][0]["times"] = ["09:00", "12:00"]
-        document["timezone"] = "Europe/Paris"  # 09:00 Paris is 08:00 UTC: passed today
-        config_path.write_text(json.dumps(document))
-        settle(running)  # the heartbeat notices the file changed
-        jobs = jobs_by_draft(config)
-        assert [jobs[n].scheduled_for for n in ("q1.yaml", "q2.yaml")] == [
-            START.replace(hour=11),  # 12:00 Paris
-            START.replace(hour=8) + timedelta(days=1),  # 09:00 Paris tomorrow
-        ]
-
-        config_path.write_text(json.dumps({**document, "timezone": "Mars/Olympus"}))
-        settle(running)
-        assert running.config.timezone == "Europe/Paris"
-        assert jobs_by_draft(config)["q1.yaml"].scheduled_for == START.replace(hour=11)
     finally:
         running.shutdown()
 
@@ -497,7 +302,7 @@ def _vim_backupcopy_yes(path: Path, text: str) -> None:
 def test_an_editor_save_is_one_reschedule(
     tmp_path: Path, clock: ManualClock, posts: SandboxServer, save: Any
 ) -> None:
-    config = site(tmp_path, posts)
+    config = site_config(tmp_path, posts.base_url)
     running = open_daemon(config, clock, quiet=0.05)
     try:
         first, second = START + timedelta(hours=3), START + timedelta(hours=4)
@@ -512,7 +317,7 @@ def test_an_editor_save_is_one_reschedule(
             return jobs_by_draft(config)["edited.yaml"].scheduled_for == second
 
         wait_for(rescheduled, timeout=5)
-        time.sleep(0.3)  # every later event of the save has settled by now
+        watched(running, config, "sentinel.yaml")  # every later event of the save is handled
         settle(running)
         job = jobs_by_draft(config)["edited.yaml"]
         notes = [event.note for event in job.history]
@@ -540,7 +345,7 @@ def test_plan_shows_what_goes_out_when(daemon: Daemon, config: Config, clock: Ma
 def test_ready_then_watchdog_only_while_healthy(
     tmp_path: Path, clock: ManualClock, posts: SandboxServer
 ) -> None:
-    config = site(tmp_path, posts)
+    config = site_config(tmp_path, posts.base_url)
     address = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(address)

@@ -17,16 +17,10 @@ from publisher.daemon import loop
 from publisher.daemon.loop import Daemon
 from publisher.job import Job, State
 from publisher.sandbox.server import SandboxServer
-from tests.support.daemon import (
-    START,
-    ManualClock,
-    at,
-    jobs_by_draft,
-    open_daemon,
-    wait_for,
-    write,
-)
-from tests.support.site import DRAFTS, load_config, make_site
+from tests.support.clock import START, ManualClock
+from tests.support.daemon import at, draft, jobs_by_draft, open_daemon, site_config, watched, write
+from tests.support.site import load_config
+from tests.support.wait import wait_for
 
 TOKEN = "right-token-123456"
 
@@ -43,26 +37,12 @@ def sandbox(clock: ManualClock) -> Iterator[SandboxServer]:
 
 
 def site(tmp_path: Path, sandbox: SandboxServer, **account: str) -> Config:
-    media = {"host": "base_url", "public_url": "http://127.0.0.1:9"}
-    account = {"base_url": sandbox.base_url, **(account or {"access_token": TOKEN})}
-    return load_config(make_site(tmp_path, account=account, media=media))
-
-
-def draft(config: Config, name: str, **extra: str) -> Path:
-    text = DRAFTS["post"] + "".join(f"{key}: {value}\n" for key, value in extra.items())
-    return write(config.content_dir / name, text)
+    return site_config(tmp_path, sandbox.base_url, account=account or {"access_token": TOKEN})
 
 
 def stepped(daemon: Daemon, condition: bool) -> bool:
     daemon.workers.wait(5.0)
     return condition
-
-
-def watched(daemon: Daemon, config: Config, name: str) -> None:
-    """Write a draft the usual way and wait for its job: the watcher has handled every
-    earlier file event by then."""
-    draft(config, name, publish_at=at(START + timedelta(hours=3)))
-    wait_for(lambda: (daemon.step(), name in jobs_by_draft(config))[1])
 
 
 def test_the_rescan_runs_every_rescan_every_seconds_of_the_daemons_clock(

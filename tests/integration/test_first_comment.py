@@ -20,19 +20,20 @@ from publisher.publishing import flow
 from publisher.publishing.runtime import Runtime
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
-from tests.support.site import DRAFTS, FakeTime, load_config, make_site, write_draft
+from tests.support.clock import SleepClock
+from tests.support.site import DRAFTS, load_config, make_site, write_draft
 
 COMMENT = "Credits: @jane.doe — link in bio #sunrise"
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> SleepClock:
+    return SleepClock()
 
 
 @pytest.fixture
-def sandbox(fake_time: FakeTime) -> Iterator[SandboxServer]:
-    server = SandboxServer(clock=fake_time.clock)
+def sandbox(fake_time: SleepClock) -> Iterator[SandboxServer]:
+    server = SandboxServer(clock=fake_time)
     server.start()
     yield server
     server.close()
@@ -48,11 +49,9 @@ def commented_draft(site: Config, kind: str = "post") -> Path:
     return write_draft(site, kind, text=text)
 
 
-def run(site: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]]:
+def run(site: Config, path: Path, fake_time: SleepClock) -> tuple[Job, list[str]]:
     lines: list[str] = []
-    job = publish_draft(
-        site, path, progress=lines.append, clock=fake_time.clock, sleep=fake_time.sleep
-    )
+    job = publish_draft(site, path, progress=lines.append, clock=fake_time, sleep=fake_time.sleep)
     return job, lines
 
 
@@ -67,7 +66,7 @@ def comments_on(sandbox: SandboxServer, media_id: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("kind", ["post", "carousel", "reel"])
 def test_the_first_comment_is_made_once_and_its_id_shown(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime, kind: str
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock, kind: str
 ) -> None:
     path = commented_draft(site, kind)
     job, lines = run(site, path, fake_time)
@@ -86,7 +85,7 @@ def test_the_first_comment_is_made_once_and_its_id_shown(
 
 @pytest.mark.parametrize("lose_with", ["drop", "502"])
 def test_a_lost_comment_answer_gives_exactly_one_comment(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime, lose_with: str
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock, lose_with: str
 ) -> None:
     sandbox.faults.lose_comment_responses = 1
     sandbox.faults.lose_publish_with = lose_with
@@ -106,7 +105,7 @@ def test_a_lost_comment_answer_gives_exactly_one_comment(
 
 
 def test_a_refused_comment_leaves_the_post_published_and_says_why(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.refuse_comments = True
     path = commented_draft(site)
@@ -130,7 +129,7 @@ def test_a_refused_comment_leaves_the_post_published_and_says_why(
 
 
 def test_a_draft_without_first_comment_makes_no_comment_call(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     path = write_draft(site, "post")
     job, _lines = run(site, path, fake_time)
@@ -140,13 +139,13 @@ def test_a_draft_without_first_comment_makes_no_comment_call(
     assert statusblock.read(path.read_bytes())["comment_id"] is None  # type: ignore[index]
 
 
-def flow_complete(site: Config, job: Job, fake_time: FakeTime) -> Job:
-    with Runtime.open(site, clock=fake_time.clock, sleep=fake_time.sleep) as rt:
+def flow_complete(site: Config, job: Job, fake_time: SleepClock) -> Job:
+    with Runtime.open(site, clock=fake_time, sleep=fake_time.sleep) as rt:
         return flow.complete(rt, job.id, None)
 
 
 def crashed_with_a_comment_asked_for(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime, *, made: bool
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock, *, made: bool
 ) -> Job:
     """What a kill -9 leaves between recording the request and recording the comment's
     id: a published job with comment_requested_at, and the comment made (or not)."""
@@ -154,7 +153,7 @@ def crashed_with_a_comment_asked_for(
     job, _lines = run(site, commented_draft(site), fake_time)
     sandbox.faults.refuse_comments = False
     assert job.comment_requested_at is not None
-    with Runtime.open(site, clock=fake_time.clock, sleep=fake_time.sleep) as rt:
+    with Runtime.open(site, clock=fake_time, sleep=fake_time.sleep) as rt:
         rt.store.update(job.id, comment_error=None, error=None)
         if made:
             rt.client(job.account).comment(str(job.media_id), COMMENT)
@@ -165,7 +164,7 @@ def crashed_with_a_comment_asked_for(
 
 @pytest.mark.parametrize("made", [True, False])
 def test_after_a_crash_the_comment_is_looked_for_before_any_post(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime, made: bool
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock, made: bool
 ) -> None:
     job = crashed_with_a_comment_asked_for(site, sandbox, fake_time, made=made)
     fake_time.now += timedelta(minutes=5)

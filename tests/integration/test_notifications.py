@@ -14,8 +14,9 @@ from publisher.commands.publish import publish_draft
 from publisher.config import Config
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
+from tests.support.clock import SleepClock
 from tests.support.receiver import Receiver
-from tests.support.site import FakeTime, load_config, make_site, write_draft
+from tests.support.site import load_config, make_site, write_draft
 
 TOKEN = "IGQVJ-notify-canary-token-0123456789"
 
@@ -47,13 +48,13 @@ def test_a_failed_draft_and_a_published_one_each_make_one_notification(
 ) -> None:
     url = f"json://127.0.0.1:{receiver.port}/hook"
     config = site_with_notify(tmp_path, sandbox, {"urls": [url], "on": ["failed", "published"]})
-    fake = FakeTime()
+    fake = SleepClock()
 
     published = publish_draft(
         config,
         write_draft(config, "post", "ok.yaml"),
         progress=print,
-        clock=fake.clock,
+        clock=fake,
         sleep=fake.sleep,
     )
     sandbox.faults.error_containers = 10
@@ -61,7 +62,7 @@ def test_a_failed_draft_and_a_published_one_each_make_one_notification(
         config,
         write_draft(config, "story", "broken.yaml"),
         progress=print,
-        clock=fake.clock,
+        clock=fake,
         sleep=fake.sleep,
     )
     assert published.state is State.PUBLISHED and failed.state is State.FAILED
@@ -84,9 +85,9 @@ def test_events_not_asked_for_send_nothing(
 ) -> None:
     url = f"json://127.0.0.1:{receiver.port}/hook"
     config = site_with_notify(tmp_path, sandbox, {"urls": [url]})  # default: no "published"
-    fake = FakeTime()
+    fake = SleepClock()
     job = publish_draft(
-        config, write_draft(config, "post"), progress=print, clock=fake.clock, sleep=fake.sleep
+        config, write_draft(config, "post"), progress=print, clock=fake, sleep=fake.sleep
     )
     assert job.state is State.PUBLISHED
     assert receiver.requests == []

@@ -1,12 +1,12 @@
 """End to end: `publishing` against the sandbox over real loopback HTTP, the media served by
 the real ServeHost (the sandbox downloads and checks every file), for every draft type.
-Clock and sleep are fake, so polling, backoff and the reconciliation wait take no time."""
+Clock and sleep are fake, so polling, backoff and the reconciliation wait take no time. The
+sandbox, the clock and the site are the fixtures of tests/integration/conftest.py."""
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,40 +20,13 @@ from publisher.errors import DraftError, StateLocked, UserError
 from publisher.job import Job, State
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
-from tests.support.site import DRAFTS, IG_USER_ID, FakeTime, load_config, make_site, write_draft
+from tests.support.clock import SleepClock
+from tests.support.site import DRAFTS, IG_USER_ID, load_config, make_site, write_draft
 
 
-@pytest.fixture(scope="module")
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture(scope="module")
-def sandbox_server(fake_time: FakeTime) -> Iterator[SandboxServer]:
-    # One server for the module (stopping one takes a third of a second); reset per test.
-    server = SandboxServer(clock=fake_time.clock)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
-    sandbox_server.reset()
-    return sandbox_server
-
-
-@pytest.fixture
-def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
-    path = make_site(tmp_path, account={"base_url": sandbox.base_url})
-    return load_config(path)
-
-
-def run(config: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]]:
+def run(config: Config, path: Path, fake_time: SleepClock) -> tuple[Job, list[str]]:
     lines: list[str] = []
-    job = publish_draft(
-        config, path, progress=lines.append, clock=fake_time.clock, sleep=fake_time.sleep
-    )
+    job = publish_draft(config, path, progress=lines.append, clock=fake_time, sleep=fake_time.sleep)
     return job, lines
 
 
@@ -75,7 +48,7 @@ EXPECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_every_type_publishes_exactly_one_post(
-    kind: str, site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    kind: str, site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     path = write_draft(site, kind)
     job, lines = run(site, path, fake_time)
@@ -102,7 +75,7 @@ def test_every_type_publishes_exactly_one_post(
 
 @pytest.mark.slow
 def test_reel_options_reach_instagram(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     job, _ = run(site, write_draft(site, "reel"), fake_time)
     assert job.state is State.PUBLISHED, job.error
@@ -117,7 +90,7 @@ def test_reel_options_reach_instagram(
 @pytest.mark.slow
 @pytest.mark.parametrize("lose_with", ["drop", "502"])
 def test_lost_publish_response_is_reconciled_to_one_post(
-    lose_with: str, site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    lose_with: str, site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.lose_publish_responses = 1
     sandbox.faults.lose_publish_with = lose_with
@@ -136,7 +109,7 @@ def test_lost_publish_response_is_reconciled_to_one_post(
 
 @pytest.mark.slow
 def test_exhausted_quota_waits_without_publishing(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.quota_used_extra = sandbox.faults.quota_total
     path = write_draft(site, "post")
@@ -154,7 +127,7 @@ def test_exhausted_quota_waits_without_publishing(
 
 @pytest.mark.slow
 def test_error_container_fails_with_metas_status_text(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.error_containers = 10
     job, _ = run(site, write_draft(site, "post"), fake_time)
@@ -170,7 +143,7 @@ def test_error_container_fails_with_metas_status_text(
 
 @pytest.mark.slow
 def test_expired_container_is_rebuilt_and_published_once(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.expire_containers = 1
     job, _ = run(site, write_draft(site, "post"), fake_time)
@@ -183,7 +156,7 @@ def test_expired_container_is_rebuilt_and_published_once(
 
 @pytest.mark.slow
 def test_never_publishes_before_finished(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.processing_polls = 6
     job, _ = run(site, write_draft(site, "carousel"), fake_time)
@@ -195,7 +168,7 @@ def test_never_publishes_before_finished(
 
 @pytest.mark.slow
 def test_transient_errors_are_retried_to_one_post(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.transient_5xx_rate = 0.3
     job, _ = run(site, write_draft(site, "carousel"), fake_time)
@@ -207,7 +180,7 @@ def test_transient_errors_are_retried_to_one_post(
 
 @pytest.mark.slow
 def test_invalid_token_blocks_the_job(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     sandbox.faults.invalid_token = True
     job, _ = run(site, write_draft(site, "post"), fake_time)
@@ -218,7 +191,7 @@ def test_invalid_token_blocks_the_job(
 
 @pytest.mark.slow
 def test_a_published_draft_is_refused_with_exit_1(
-    site: Config, sandbox: SandboxServer, fake_time: FakeTime, capsys: pytest.CaptureFixture[str]
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_draft(site, "post")
     run(site, path, fake_time)
@@ -237,17 +210,17 @@ def test_a_published_draft_is_refused_with_exit_1(
     assert len(sandbox.posts()) == 1
 
 
-def test_an_invalid_draft_raises_its_problems(site: Config, fake_time: FakeTime) -> None:
+def test_an_invalid_draft_raises_its_problems(site: Config, fake_time: SleepClock) -> None:
     path = write_draft(site, "post", text="type: post\nmedia: [missing.jpg]\n")
     with pytest.raises(DraftError) as raised:
         run(site, path, fake_time)
     assert any("missing.jpg" in str(problem) for problem in raised.value.problems)
 
 
-def test_a_running_daemon_is_named(site: Config, fake_time: FakeTime) -> None:
+def test_a_running_daemon_is_named(site: Config, fake_time: SleepClock) -> None:
     path = write_draft(site, "post")
     with (
-        jobstore.JobStore(site.state_dir, clock=fake_time.clock),
+        jobstore.JobStore(site.state_dir, clock=fake_time),
         pytest.raises(StateLocked) as raised,
     ):
         run(site, path, fake_time)
@@ -257,7 +230,7 @@ def test_a_running_daemon_is_named(site: Config, fake_time: FakeTime) -> None:
 
 
 @pytest.mark.slow
-def test_in_process_sandbox_keeps_its_posts(tmp_path: Path, fake_time: FakeTime) -> None:
+def test_in_process_sandbox_keeps_its_posts(tmp_path: Path, fake_time: SleepClock) -> None:
     """`api: sandbox` without base_url: the Runtime starts the sandbox itself, with its state
     in state_dir/sandbox.json (what a fresh clone's config.yaml does)."""
     config = load_config(make_site(tmp_path))
@@ -269,7 +242,7 @@ def test_in_process_sandbox_keeps_its_posts(tmp_path: Path, fake_time: FakeTime)
 
 @pytest.mark.slow
 def test_accounts_shows_token_username_and_quota(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     config = load_config(
         make_site(
@@ -282,7 +255,7 @@ def test_accounts_shows_token_username_and_quota(
         )
     )
     run(config, write_draft(config, "post", text=DRAFTS["post"] + "account: main\n"), fake_time)
-    rows = {row.name: row for row in accounts.check(config, clock=fake_time.clock)}
+    rows = {row.name: row for row in accounts.check(config, clock=fake_time)}
 
     assert rows["main"].valid and rows["main"].username == f"sandbox_{IG_USER_ID[-4:]}"
     assert (rows["main"].quota_used, rows["main"].quota_total) == (1, 100)

@@ -26,9 +26,10 @@ from publisher.instagram import usage
 from publisher.job import Job, State
 from publisher.publishing import containers, flow, limits
 from publisher.sandbox.server import SandboxServer
+from tests.support.clock import SleepClock
 from tests.support.fakegraph import T0, Env, open_env
 from tests.support.graphclient import graph_error
-from tests.support.site import DRAFTS, FakeTime, load_config, make_site, write_draft
+from tests.support.site import DRAFTS, load_config, make_site, write_draft
 
 MENTIONS = (
     "type: post\n"
@@ -38,14 +39,14 @@ MENTIONS = (
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> SleepClock:
+    return SleepClock()
 
 
 @pytest.fixture
-def sandbox(fake_time: FakeTime) -> Iterator[SandboxServer]:
+def sandbox(fake_time: SleepClock) -> Iterator[SandboxServer]:
     # Meta, for an app user without an admin role: captions read back without the "@".
-    server = SandboxServer(clock=fake_time.clock, captions_without_at=True)
+    server = SandboxServer(clock=fake_time, captions_without_at=True)
     server.start()
     yield server
     server.close()
@@ -55,11 +56,9 @@ def sandbox_site(root: Path, sandbox: SandboxServer, **account: str) -> Config:
     return load_config(make_site(root, account={"base_url": sandbox.base_url, **account}))
 
 
-def run(config: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]]:
+def run(config: Config, path: Path, fake_time: SleepClock) -> tuple[Job, list[str]]:
     lines: list[str] = []
-    job = publish_draft(
-        config, path, progress=lines.append, clock=fake_time.clock, sleep=fake_time.sleep
-    )
+    job = publish_draft(config, path, progress=lines.append, clock=fake_time, sleep=fake_time.sleep)
     return job, lines
 
 
@@ -68,7 +67,7 @@ def run(config: Config, path: Path, fake_time: FakeTime) -> tuple[Job, list[str]
 
 @pytest.mark.parametrize("lose_with", ["drop", "502"])
 def test_a_post_with_mentions_whose_answer_was_lost_ends_published(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime, lose_with: str
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock, lose_with: str
 ) -> None:
     site = sandbox_site(tmp_path, sandbox)
     path = write_draft(site, "post", text=MENTIONS)
@@ -92,7 +91,7 @@ def test_a_post_with_mentions_whose_answer_was_lost_ends_published(
 
 
 def test_a_story_on_instagram_login_is_never_looked_up_and_says_what_to_check(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     site = sandbox_site(tmp_path, sandbox, api="instagram", access_token="IGAA-story-token-123")
     path = write_draft(site, "story")
@@ -109,7 +108,7 @@ def test_a_story_on_instagram_login_is_never_looked_up_and_says_what_to_check(
 
 
 def test_a_story_on_facebook_login_is_found_through_stories(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     site = sandbox_site(tmp_path, sandbox, api="facebook", access_token="EAAB-story-token-123")
     path = write_draft(site, "story")
@@ -125,7 +124,7 @@ def test_a_story_on_facebook_login_is_found_through_stories(
 
 
 def test_the_accounts_real_limit_is_kept_for_the_plan(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     site = sandbox_site(tmp_path, sandbox)
     sandbox.faults.quota_total = 50
@@ -152,7 +151,7 @@ def test_the_plan_warns_against_the_kept_limit(tmp_path: Path) -> None:
 
 
 def test_calls_are_spaced_out_when_usage_runs_high(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
 ) -> None:
     site = sandbox_site(tmp_path, sandbox)
     sandbox.faults.usage_percent = 95

@@ -13,17 +13,18 @@ import pytest
 from publisher.commands.publish import publish_draft
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
-from tests.support.site import DRAFTS, FakeTime, load_config, make_site, write_draft
+from tests.support.clock import SleepClock
+from tests.support.site import DRAFTS, load_config, make_site, write_draft
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> SleepClock:
+    return SleepClock()
 
 
 @pytest.fixture
-def sandbox(fake_time: FakeTime) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=fake_time.clock) as running:
+def sandbox(fake_time: SleepClock) -> Iterator[SandboxServer]:
+    with SandboxServer(clock=fake_time) as running:
         yield running
 
 
@@ -31,14 +32,14 @@ def sandbox(fake_time: FakeTime) -> Iterator[SandboxServer]:
     ("trial", "strategy"), [("manual", "MANUAL"), ("performance", "SS_PERFORMANCE")]
 )
 def test_a_trial_reel_goes_out_with_its_strategy_and_audio_name(
-    tmp_path: Path, sandbox: SandboxServer, fake_time: FakeTime, trial: str, strategy: str
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock, trial: str, strategy: str
 ) -> None:
     site = load_config(make_site(tmp_path, account={"base_url": sandbox.base_url}))
     text = DRAFTS["reel"] + f"trial: {trial}\naudio_name: Original sound — test pattern\n"
     path = write_draft(site, "reel", text=text)
 
     job = publish_draft(
-        site, path, progress=lambda _line: None, clock=fake_time.clock, sleep=fake_time.sleep
+        site, path, progress=lambda _line: None, clock=fake_time, sleep=fake_time.sleep
     )
 
     assert job.state is State.PUBLISHED, job.error

@@ -21,6 +21,7 @@ from publisher.planning import reconciler
 from publisher.store import jobstore
 from publisher.store.jobstore import JobStore
 from tests.support.site import DRAFTS, load_config, make_site
+from tests.support.wait import wait_for
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -158,10 +159,12 @@ def test_with_the_daemon_running_the_request_is_handed_over(
     answers: list[str] = []
     client = threading.Thread(target=lambda: answers.append(submit(config, "retry")))
     client.start()
-    served: list[str] = []
-    deadline = datetime.now(UTC) + timedelta(seconds=5)
-    while not served and datetime.now(UTC) < deadline:
-        served = inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
+    served = wait_for(
+        lambda: inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False),
+        timeout=5,
+        every=0.01,
+        what="the request to be served",
+    )
     client.join(5)
 
     assert served == ["x.yaml"]
@@ -184,9 +187,12 @@ def test_a_refusal_through_the_daemon_is_a_user_error(
 
     thread = threading.Thread(target=client)
     thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=5)
-    while thread.is_alive() and datetime.now(UTC) < deadline:
+
+    def answered() -> bool:
         inbox.serve(daemon_store, config, now=NOW, busy=lambda _job_id: False)
+        return not thread.is_alive()
+
+    wait_for(answered, timeout=5, every=0.01, what="the refusal to be answered")
     thread.join(5)
     assert errors and "copy it to a new file" in str(errors[0])
 

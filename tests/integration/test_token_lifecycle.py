@@ -22,8 +22,10 @@ from publisher.daemon import tokens as token_care
 from publisher.job import State
 from publisher.publishing.runtime import Runtime
 from publisher.sandbox.server import SandboxServer
-from tests.support.daemon import ManualClock, open_daemon, wait_for
+from tests.support.clock import ManualClock
+from tests.support.daemon import open_daemon
 from tests.support.site import load_config, make_site, write_draft
+from tests.support.wait import wait_for
 
 OLD = "IGAA-configured-long-lived-token-0123456789"
 

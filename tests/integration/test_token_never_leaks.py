@@ -23,8 +23,9 @@ from publisher.instagram import client as graph
 from publisher.instagram import session
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
+from tests.support.clock import SleepClock
 from tests.support.logcapture import Capture, exception_texts, verbose_capture
-from tests.support.site import DRAFTS, FakeTime, make_site, write_draft
+from tests.support.site import DRAFTS, make_site, write_draft
 
 CANARY = "CANARY-7f3a9c1e5b2d4e6f8a0b1c2d3e4f5a6b"
 ENV = {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": CANARY}
@@ -40,9 +41,9 @@ def captured() -> Iterator[Capture]:
 def test_the_canary_token_leaks_nowhere(
     tmp_path: Path, captured: Capture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake = FakeTime()
+    fake = SleepClock()
     texts: list[str] = []
-    with SandboxServer(token=CANARY, clock=fake.clock) as sandbox:
+    with SandboxServer(token=CANARY, clock=fake) as sandbox:
         config_path = make_site(
             tmp_path, account={"base_url": sandbox.base_url}, publishing={"attempts": 2}
         )
@@ -51,9 +52,7 @@ def test_the_canary_token_leaks_nowhere(
 
         def publish(kind: str, name: str, text: str = "") -> State:
             path = write_draft(config, kind, name, text)
-            job = publish_draft(
-                config, path, progress=texts.append, clock=fake.clock, sleep=fake.sleep
-            )
+            job = publish_draft(config, path, progress=texts.append, clock=fake, sleep=fake.sleep)
             return job.state
 
         sandbox.faults.transient_5xx_rate = 0.3
@@ -73,7 +72,7 @@ def test_the_canary_token_leaks_nowhere(
         assert publish("post", "d.yaml", unreachable) in {State.FAILED, State.RETRYING}
         sandbox.faults.invalid_token = True
         assert publish("story", "e.yaml") is State.BLOCKED
-        rows = accounts.check(config, clock=fake.clock)
+        rows = accounts.check(config, clock=fake)
         texts.append(accounts.render(rows))
         sandbox.faults.invalid_token = False
         texts += _direct_failures(config, sandbox.base_url or "")

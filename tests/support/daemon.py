@@ -1,61 +1,22 @@
-"""Shared by the daemon tests: a hand-moved clock, an in-process daemon on a site in
-tmp_path, and a way to let it run until nothing is left to do."""
+"""Shared by the daemon tests: an in-process daemon on a site in tmp_path, drafts for it, and
+a way to let it run until nothing is left to do. Its clock is a `tests.support.clock` one."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from publisher.config import Config
 from publisher.daemon.loop import Daemon
+from publisher.drafts import statusblock
 from publisher.job import Job
 from publisher.publishing.runtime import Runtime
 from publisher.store import jobstore
-
-START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-class ManualClock:
-    """Time moves only when the test says so; `sleep` returns at once (the sandbox's
-    containers finish after a number of polls, not of seconds)."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self.now += delta
-
-    def sleep(self, _seconds: float) -> None:
-        time.sleep(0)
-
-
-class JumpingClock:
-    """The real clock, except that `sleep` jumps it forward instead of waiting (the
-    reconciliation's settle wait, polling and backoff then take no real time)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self.offset
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self.offset += delta
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(timedelta(seconds=max(seconds, 0.0)))
+from tests.support.clock import START, JumpingClock, ManualClock
+from tests.support.site import DRAFTS, load_config, make_site
+from tests.support.wait import wait_for
 
 
 def open_daemon(config: Config, clock: ManualClock | JumpingClock, **kwargs: object) -> Daemon:
@@ -79,14 +40,6 @@ def settle(daemon: Daemon, *, timeout: float = 10.0) -> None:
             raise AssertionError("the daemon did not settle in time")
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float = 10.0, every: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
-
-
 def jobs_by_draft(config: Config) -> dict[str, Job]:
     return {job.draft: job for job in jobstore.read_jobs(config.state_dir)}
 
@@ -100,3 +53,31 @@ def write(path: Path, text: str) -> Path:
 def at(moment: datetime) -> str:
     """A publish_at value for a draft: aware ISO 8601."""
     return moment.isoformat()
+
+
+def status(path: Path) -> dict[str, object]:
+    """The draft's status block, which must be there."""
+    block = statusblock.read(path.read_bytes())
+    assert block is not None, path.read_text()
+    return block
+
+
+def site_config(root: Path, base_url: str | None, **kwargs: Any) -> Config:
+    """A site in `root` (see `make_site`) whose account is the sandbox at `base_url`; media
+    are not fetched, so no media server runs (media.host: base_url)."""
+    account = {"base_url": base_url, **kwargs.pop("account", {})}
+    media = {"host": "base_url", "public_url": "http://127.0.0.1:9"}
+    return load_config(make_site(root, account=account, media=media, **kwargs))
+
+
+def draft(config: Config, name: str, kind: str = "post", **extra: str) -> Path:
+    """Write content_dir/name: the example draft of `kind`, plus `key: value` lines."""
+    text = DRAFTS[kind] + "".join(f"{key}: {value}\n" for key, value in extra.items())
+    return write(config.content_dir / name, text)
+
+
+def watched(daemon: Daemon, config: Config, name: str) -> None:
+    """Write a draft the usual way and wait for its job: the watcher has handled every
+    earlier file event by then (it settles events in the order they came)."""
+    draft(config, name, publish_at=at(START + timedelta(hours=3)))
+    wait_for(lambda: (daemon.step(), name in jobs_by_draft(config))[1])

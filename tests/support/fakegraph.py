@@ -18,8 +18,9 @@ from publisher.config import Config
 from publisher.instagram import session
 from publisher.job import Job
 from publisher.publishing.runtime import Runtime
+from tests.support.clock import SleepClock
 from tests.support.graphclient import graph_error
-from tests.support.site import IG_USER_ID, FakeTime, load_config, make_site
+from tests.support.site import IG_USER_ID, load_config, make_site
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 BASE = "https://graph.test"
@@ -148,7 +149,7 @@ class Env:
     config: Config
     rt: Runtime
     fake: FakeGraph
-    time: FakeTime
+    time: SleepClock
     router: respx.MockRouter
 
     def job(self, job_id: str) -> Job:
@@ -166,11 +167,11 @@ def open_env(root: Path, **publishing_settings: Any) -> Iterator[Env]:
             publishing={"poll_interval": "3s", "poll_timeout": "10m", **publishing_settings},
         )
     )
-    time = FakeTime(T0)
-    fake = FakeGraph(time.clock)
+    time = SleepClock(T0)
+    fake = FakeGraph(time)
     with respx.mock(assert_all_called=False) as router, session.make_http() as http:
         fake.install(router)
-        rt = Runtime.open(config, clock=time.clock, sleep=time.sleep, http=http, retry_wait=0)
+        rt = Runtime.open(config, clock=time, sleep=time.sleep, http=http, retry_wait=0)
         try:
             yield Env(config, rt, fake, time, router)
         finally:

@@ -1,10 +1,10 @@
-"""A Graph API client under test: the account it talks for, a clock that ticks, a recorder
+"""A Graph API client under test: the account it talks for, on a clock that ticks, a recorder
 of its calls and sleeps, and Meta's error bodies (shared by the tests of
 `instagram.client` and `instagram.session`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -14,6 +14,7 @@ from publisher.clock import Clock, Sleep
 from publisher.instagram.client import Client
 from publisher.instagram.usage import Pacer
 from publisher.job import ApiCall
+from tests.support.clock import TickClock
 
 BASE = "https://graph.facebook.com"
 VERSION = "v25.0"
@@ -21,17 +22,6 @@ IG = "17841400000000000"
 TOKEN = "EAAB-canary-token-5f4e3d2c1b0a9z"
 TRACE = "AbCdEfTrace"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-class TickClock:
-    """Each reading is 25 ms after the previous one."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=25)
-        return self.now
 
 
 class Recorder:
@@ -60,7 +50,7 @@ def make_client(
         token=token,
         on_call=seen.calls.append,
         sleep=sleep or seen.sleeps.append,
-        clock=clock or TickClock(),
+        clock=clock or TickClock(T0),
         retry_wait=0,
         max_retries=3,
         api=api,

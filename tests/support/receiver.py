@@ -7,13 +7,13 @@ For tests of anything that calls out over HTTP (Apprise's json:// notifications,
         requests = receiver.wait_for(3)
 
 `hold()` keeps every answer back until `release()`, to show that a caller does not wait.
-`unused_port()` gives an address where nothing listens (a receiver that is down).
+(`tests.support.ports.free_port()` gives an address where nothing listens: a receiver that
+is down.)
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -118,10 +118,3 @@ class Receiver:
                 pass  # keep test output clean
 
         return Handler
-
-
-def unused_port() -> int:
-    """A loopback port where nothing listens right now: connections to it are refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])

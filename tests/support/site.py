@@ -1,11 +1,10 @@
-"""Shared by the publish-flow tests: a fake clock, a site on disk (config.yaml, content/ with
-the repository's example media), and one draft of each type."""
+"""The site folder every test that runs publisher on files starts from: config.yaml and
+content/ with the repository's example media, and one draft of each type."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +42,6 @@ DRAFTS = {
     ),
     "story": "type: story\nmedia: [story.jpg]\n",
 }
-
-
-class FakeTime:
-    """A clock that moves only when `sleep` is called: polling and backoff take no time."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(UTC)
-        self.slept: list[float] = []
-
-    def clock(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=max(seconds, 0.0))
 
 
 def make_site(

@@ -7,9 +7,10 @@ import os
 import select
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from publisher.job import ApiCall
+from tests.support.clock import ManualClock
 from tests.support.paths import REPO
 
 # A child process imports publisher from this checkout.
@@ -17,17 +18,11 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-class FakeClock:
-    """A clock for the store: time moves only when the test says so."""
+class FakeClock(ManualClock):
+    """A clock for the store: time moves only when the test says so, from T0."""
 
     def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+        super().__init__(now)
 
 
 def call(at: datetime, number: int = 0) -> ApiCall:

@@ -8,9 +8,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import apscheduler.schedulers.base
 import pytest
 
 from publisher.daemon.alarms import AlarmClock
+from tests.support.clock import ShiftedDatetime
+from tests.support.wait import wait_for
 
 
 class Rings:
@@ -23,10 +26,12 @@ class Rings:
         self.event.set()
 
     def wait_for(self, reason: str, timeout: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout
-        while reason not in self.reasons:
-            assert time.monotonic() < deadline, f"{reason!r} never rang: {self.reasons}"
-            time.sleep(0.01)
+        wait_for(
+            lambda: reason in self.reasons,
+            timeout=timeout,
+            every=0.01,
+            what=f"{reason!r} to ring (rang: {self.reasons})",
+        )
 
 
 @pytest.fixture
@@ -80,3 +85,28 @@ def test_the_heartbeat_keeps_it_alive(clock: AlarmClock, rings: Rings) -> None:
     assert clock.alive(max_silence=1.0)
     clock.stop()
     assert not clock.alive(max_silence=1.0)
+
+
+def test_the_heartbeat_survives_the_wall_clock_going_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An NTP step back of an hour: APScheduler's heartbeat waited for the hour, so the
+    alarm clock looked dead, the watchdog keep-alive stopped and systemd killed the daemon
+    (SIGABRT) in the middle of whatever it was publishing."""
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", ShiftedDatetime)
+    monkeypatch.setattr(ShiftedDatetime, "offset", timedelta())
+    beats: list[str] = []
+    alarms = AlarmClock(beats.append, heartbeat=0.05, now=lambda: ShiftedDatetime.now(UTC))
+    alarms.start()
+    try:
+        wait_for(lambda: len(beats) >= 2)
+        ShiftedDatetime.offset = -timedelta(hours=1)
+
+        def beating_again() -> bool:
+            before = len(beats)
+            time.sleep(0.2)
+            return alarms.alive(0.25) and len(beats) > before
+
+        wait_for(beating_again, timeout=3)
+    finally:
+        alarms.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from publisher.daemon import loop
 from publisher.daemon.chores import Chores
-from tests.support.daemon import START, ManualClock
+from tests.support.clock import START, ManualClock
 
 HEARTBEAT = 1.0
 RESCAN_EVERY = 180.0

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -211,6 +209,12 @@ def noise(width: int, height: int) -> Image.Image:
     return Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
 
 
+def detailed(width: int, height: int) -> Image.Image:
+    """Detail in every part of the image, as a photo has, but quick to encode in any format
+    (HEIF and GIF take seconds to encode `noise` of this size)."""
+    return Image.effect_mandelbrot((width, height), (-2.0, -1.5, 1.0, 1.5), 100).convert("RGB")
+
+
 def test_large_jpeg_over_8_mb_is_scaled_and_under_8_mb(content: Path, cache: Path) -> None:
     source = save(noise(3000, 2400), content / "big.jpg", quality=100)
     assert source.stat().st_size > MAX_BYTES
@@ -309,7 +313,7 @@ def test_story_has_no_ratio_rule(one_to_three: Path, cache: Path) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF", "HEIF"])
 def test_truncated_image_to_convert_is_a_sentence(content: Path, cache: Path, fmt: str) -> None:
     whole = io.BytesIO()
-    noise(1600, 1600).save(whole, fmt)
+    detailed(1600, 1600).save(whole, fmt)
     source = content / f"cut.{fmt.lower()}"
     source.write_bytes(whole.getvalue()[: whole.tell() // 2])
     problem = run(source, cache)
@@ -428,35 +432,3 @@ def test_real_images_come_out_in_the_planned_size(
     out = sendable(run(source, folder / "cache", fit=fit))
     geometry = ratio.plan(width, height, fit=fit, max_width=MAX_WIDTH, feed=True)
     assert geometry is not None and out.size == geometry.canvas
-
-
-# --- memory -------------------------------------------------------------------------------
-
-# The child's own peak (VmHWM): its ru_maxrss would start at this test process's size, which
-# Linux carries over a fork and exec.
-MEASURE = """
-import sys
-from pathlib import Path
-from publisher.hosting import convert
-result = convert.convert(Path(sys.argv[1]), Path(sys.argv[2]))
-assert not isinstance(result, str), result
-status = Path("/proc/self/status").read_text()
-print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-"""
-
-
-@pytest.mark.slow
-def test_fifty_megapixel_photo_converts_within_300_mb(content: Path, cache: Path) -> None:
-    source = content / "50mp.jpg"
-    photo = Image.linear_gradient("L").resize((8660, 5784)).convert("RGB")
-    save(photo, source, quality=90)
-    del photo
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(source), str(cache)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parents[3],
-    )
-    peak_mb = int(done.stdout.strip()) // 1024
-    assert peak_mb < 300, f"peak RSS {peak_mb} MB"

@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import stat
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
@@ -19,6 +18,8 @@ from publisher import config
 from publisher.errors import StoreCorrupt
 from publisher.hosting import mediahost
 from publisher.hosting.mediahost import BaseUrlHost, ServeHost, byte_range, sign
+from tests.support.clock import ManualClock
+from tests.support.wait import wait_for
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TTL = timedelta(hours=2)
@@ -32,14 +33,6 @@ FILES = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def content(tmp_path: Path) -> Path:
     folder = tmp_path / "content"
@@ -50,12 +43,12 @@ def content(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def host(content: Path, tmp_path: Path, clock: Clock) -> Iterator[ServeHost]:
+def host(content: Path, tmp_path: Path, clock: ManualClock) -> Iterator[ServeHost]:
     served = ServeHost(
         content_dir=content,
         state_dir=tmp_path / "state",
@@ -174,7 +167,7 @@ def test_a_tampered_link_is_a_plain_404(
 
 
 def test_a_link_works_until_it_expires(
-    host: ServeHost, content: Path, http: httpx.Client, clock: Clock
+    host: ServeHost, content: Path, http: httpx.Client, clock: ManualClock
 ) -> None:
     url = host.url_for(content / "photo.jpg")
     clock.now = T0 + TTL
@@ -350,7 +343,7 @@ def test_a_large_file_streams_whole(host: ServeHost, content: Path, http: httpx.
 
 
 def test_the_key_is_made_once_private_and_reused(
-    host: ServeHost, content: Path, tmp_path: Path, clock: Clock, http: httpx.Client
+    host: ServeHost, content: Path, tmp_path: Path, clock: ManualClock, http: httpx.Client
 ) -> None:
     key_path = tmp_path / "state" / "media.key"
     assert len(key_path.read_bytes()) == 32
@@ -459,8 +452,7 @@ def test_requests_are_logged_without_the_signature(
         return [record.getMessage() for record in caplog.records]
 
     # The server thread logs after the answer is out: wait for the line, with a deadline.
-    deadline = time.monotonic() + 5
-    while not any("GET photo.jpg 200" in line for line in lines()):
-        assert time.monotonic() < deadline, lines()
-        time.sleep(0.01)
+    wait_for(
+        lambda: any("GET photo.jpg 200" in line for line in lines()), timeout=5, what="the log line"
+    )
     assert not any(signature in line for line in lines())

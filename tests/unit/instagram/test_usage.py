@@ -13,8 +13,8 @@ import respx
 from publisher import errors
 from publisher.instagram import usage
 from publisher.instagram.errors import classify
+from tests.support.clock import SleepClock
 from tests.support.graphclient import T0, Recorder, graph_error, make_client
-from tests.support.site import FakeTime
 
 
 def buc(**entry: float) -> str:
@@ -136,8 +136,8 @@ def test_a_session_slows_down_before_the_limit(
     router.get("/178").mock(
         return_value=httpx.Response(200, json={"status_code": "IN_PROGRESS"}, headers=busy)
     )
-    time = FakeTime(T0)
-    client = make_client(http, seen, pacer=usage.Pacer(), clock=time.clock, sleep=time.sleep)
+    time = SleepClock(T0)
+    client = make_client(http, seen, pacer=usage.Pacer(), clock=time, sleep=time.sleep)
     for _ in range(3):
         client.container_status("178")
     # 95 %: about 34 s between calls

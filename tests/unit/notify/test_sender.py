@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,9 @@ from publisher.job import Job, State
 from publisher.notify.change import Change, Event
 from publisher.notify.sender import Notifier
 from publisher.notify.settings import Notify
-from tests.support.receiver import Receiver, unused_port
+from tests.support.ports import free_port
+from tests.support.receiver import Receiver
+from tests.support.wait import wait_for
 
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TOKEN = "IGAAT-notify-sender-canary-0123456789abcdef"
@@ -36,13 +37,6 @@ def _notifier(urls: list[str], on: list[str] | None = None, **options: Any) -> N
 
 def _job(state: State, **fields: Any) -> Job:
     return Job(draft="posts/beach.yaml", account="main", state=state, updated_at=AT, **fields)
-
-
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -143,12 +137,12 @@ def test_a_receiver_that_is_down_is_given_up_with_one_line_and_never_raises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     slept: list[float] = []
-    down = _url(unused_port(), "hook")
+    down = _url(free_port(), "hook")
     with Receiver() as receiver:
         notifier = _notifier([down, _url(receiver.port)], waits=(1.0, 2.0, 3.0), sleep=slept.append)
         try:
             notifier.notify(Change(Event.BLOCKED, "main", AT, draft="a.yaml", error="why"))
-            _until(lambda: bool(_warnings(caplog)))
+            wait_for(lambda: bool(_warnings(caplog)), timeout=10.0)
         finally:
             notifier.close()
         [post] = receiver.requests  # the working target got it once, not once per retry
@@ -161,11 +155,11 @@ def test_a_receiver_that_is_down_is_given_up_with_one_line_and_never_raises(
 
 
 def test_a_password_in_the_url_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"json://alice:hunter2secret@127.0.0.1:{unused_port()}/hook"
+    url = f"json://alice:hunter2secret@127.0.0.1:{free_port()}/hook"
     notifier = _notifier([url], sleep=lambda _seconds: None)
     try:
         notifier.notify(Change(Event.FAILED, "main", AT, draft="a.yaml"))
-        _until(lambda: bool(_warnings(caplog)))
+        wait_for(lambda: bool(_warnings(caplog)), timeout=10.0)
     finally:
         notifier.close()
     assert "hunter2secret" not in caplog.text

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from publisher.sandbox.server import SandboxServer
-from tests.support.daemon import ManualClock
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture

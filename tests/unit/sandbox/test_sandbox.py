@@ -28,7 +28,7 @@ from publisher.sandbox import faults as faults_module
 from publisher.sandbox import params
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.server import SandboxServer
-from tests.support.daemon import ManualClock
+from tests.support.clock import ManualClock
 from tests.support.paths import REPO
 
 TOKEN = "EAAB-sandbox-canary-7d1e9c2b"
