@@ -5,7 +5,6 @@ why. The clock is fake: the settle wait before looking takes no time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,27 +20,9 @@ from publisher.publishing.runtime import Runtime
 from publisher.sandbox.server import SandboxServer
 from publisher.store import jobstore
 from tests.support.clock import SleepClock
-from tests.support.site import DRAFTS, load_config, make_site, write_draft
+from tests.support.site import DRAFTS, write_draft
 
 COMMENT = "Credits: @jane.doe — link in bio #sunrise"
-
-
-@pytest.fixture
-def fake_time() -> SleepClock:
-    return SleepClock()
-
-
-@pytest.fixture
-def sandbox(fake_time: SleepClock) -> Iterator[SandboxServer]:
-    server = SandboxServer(clock=fake_time)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def site(tmp_path: Path, sandbox: SandboxServer) -> Config:
-    return load_config(make_site(tmp_path, account={"base_url": sandbox.base_url}))
 
 
 def commented_draft(site: Config, kind: str = "post") -> Path:

@@ -27,7 +27,7 @@ from publisher.job import Job, State
 from publisher.publishing import containers, flow, limits
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import SleepClock
-from tests.support.fakegraph import T0, Env, open_env
+from tests.support.fakegraph import T0, Env
 from tests.support.graphclient import graph_error
 from tests.support.site import DRAFTS, load_config, make_site, write_draft
 
@@ -169,8 +169,8 @@ def test_calls_are_spaced_out_when_usage_runs_high(
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    yield from open_env(tmp_path)
+def env(graph_env: Env) -> Env:
+    return graph_env
 
 
 def new_job(env: Env, kind: str = "post", **fields: object) -> tuple[str, Draft]:

@@ -5,7 +5,6 @@ issue 9): the draft's `trial` goes out as Meta's `trial_params` with the graduat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,6 @@ from publisher.job import State
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import SleepClock
 from tests.support.site import DRAFTS, load_config, make_site, write_draft
-
-
-@pytest.fixture
-def fake_time() -> SleepClock:
-    return SleepClock()
-
-
-@pytest.fixture
-def sandbox(fake_time: SleepClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=fake_time) as running:
-        yield running
 
 
 @pytest.mark.parametrize(
