@@ -1,4 +1,5 @@
-"""systemd/publisher.service: a lint that always runs, and systemd-analyze's own checks.
+"""systemd/publisher.service and the template publisher@.service (one instance per site): a
+lint that always runs, and systemd-analyze's own checks.
 
 systemd-analyze needs no running systemd for `verify` and `security --offline=true`. In CI
 (CI set) a missing systemd-analyze is a failure, not a skip: .ci/run installs it.
@@ -18,7 +19,8 @@ import pytest
 
 from tests.support.paths import REPO
 
-UNIT = REPO / "systemd" / "publisher.service"
+UNITS = [REPO / "systemd" / "publisher.service", REPO / "systemd" / "publisher@.service"]
+INSTANCE = "shop"  # the template is verified as the instance publisher@shop
 MAX_EXPOSURE = 2.0
 
 
@@ -37,12 +39,18 @@ def settings(text: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def values(key: str, section: str = "Service") -> list[str]:
-    return [v for s, k, v in settings(UNIT.read_text()) if s == section and k == key]
+@pytest.fixture(params=UNITS, ids=lambda unit: unit.name)
+def unit(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
 
 
-def test_no_secret_in_the_environment() -> None:
-    for _section, key, value in settings(UNIT.read_text()):
+def values(unit: Path, key: str, section: str = "Service") -> list[str]:
+    return [v for s, k, v in settings(unit.read_text()) if s == section and k == key]
+
+
+def test_no_secret_in_the_environment(unit: Path) -> None:
+    for _section, key, value in settings(unit.read_text()):
         if key.startswith("Environment") or key == "PassEnvironment":
             assert not re.search(r"TOKEN|SECRET|PASSWORD", value, re.IGNORECASE), (key, value)
 
@@ -62,28 +70,28 @@ def test_no_secret_in_the_environment() -> None:
         ("MemoryDenyWriteExecute", "yes"),
     ],
 )
-def test_service_setting(key: str, expected: str) -> None:
-    assert values(key) == [expected]
+def test_service_setting(unit: Path, key: str, expected: str) -> None:
+    assert values(unit, key) == [expected]
 
 
 @pytest.mark.parametrize(
     "key",
     ["WatchdogSec", "ExecReload", "LoadCredential", "ReadWritePaths", "StateDirectory"],
 )
-def test_service_setting_present(key: str) -> None:
-    assert values(key) and all(values(key))
+def test_service_setting_present(unit: Path, key: str) -> None:
+    assert values(unit, key) and all(values(unit, key))
 
 
-def test_no_dynamic_user_and_restart_storms_bounded() -> None:
+def test_no_dynamic_user_and_restart_storms_bounded(unit: Path) -> None:
     # DynamicUser recycles UIDs: files it writes into the drafts would belong to a stranger.
-    assert values("DynamicUser") == []
-    assert values("StartLimitBurst", "Unit") and values("StartLimitIntervalSec", "Unit")
-    assert values("WantedBy", "Install") == ["multi-user.target"]
+    assert values(unit, "DynamicUser") == []
+    assert values(unit, "StartLimitBurst", "Unit") and values(unit, "StartLimitIntervalSec", "Unit")
+    assert values(unit, "WantedBy", "Install") == ["multi-user.target"]
 
 
-def test_the_credential_names_match_what_config_reads() -> None:
+def test_the_credential_names_match_what_config_reads(unit: Path) -> None:
     # config.py reads $CREDENTIALS_DIRECTORY/<account>-token.
-    for credential in values("LoadCredential"):
+    for credential in values(unit, "LoadCredential"):
         name, _, path = credential.partition(":")
         assert name.endswith("-token") and path.startswith("/"), credential
 
@@ -97,37 +105,38 @@ def systemd_analyze() -> str:
     return found
 
 
-def runnable_copy(tmp_path: Path) -> Path:
+def runnable_copy(unit: Path, tmp_path: Path) -> Path:
     """The unit with ExecStart pointing at an executable that exists here (`verify` checks
     that the program exists; the rest of the unit is verified as shipped)."""
-    text = UNIT.read_text()
-    shipped = values("ExecStart")[0].split()[0]
-    copy = tmp_path / UNIT.name
+    text = unit.read_text()
+    shipped = values(unit, "ExecStart")[0].split()[0]
+    copy = tmp_path / unit.name.replace("@.", f"@{INSTANCE}.")
     copy.write_text(text.replace(f"ExecStart={shipped}", f"ExecStart={sys.executable}"))
     return copy
 
 
-def test_systemd_analyze_verify(tmp_path: Path) -> None:
+def test_systemd_analyze_verify(unit: Path, tmp_path: Path) -> None:
     # Offline, verify does not resolve User=; the unit, its section names, keys and values
     # and the executable are what it checks.
+    copy = runnable_copy(unit, tmp_path)
     result = subprocess.run(
-        [systemd_analyze(), "verify", "--man=no", "--generators=no", runnable_copy(tmp_path)],
+        [systemd_analyze(), "verify", "--man=no", "--generators=no", copy],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "publisher.service" not in result.stderr, result.stderr  # no warning about us
+    assert copy.name not in result.stderr, result.stderr  # no warning about us
 
 
-def test_systemd_analyze_security_exposure(tmp_path: Path) -> None:
+def test_systemd_analyze_security_exposure(unit: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [
             systemd_analyze(),
             "security",
             "--offline=true",
             f"--threshold={int(MAX_EXPOSURE * 10)}",
-            runnable_copy(tmp_path),
+            runnable_copy(unit, tmp_path),
         ],
         capture_output=True,
         text=True,
@@ -153,6 +162,7 @@ try:
 except PermissionError:
     pass
 import apscheduler.schedulers.background, httpx, pydantic, tinydb, yaml
+import apprise, av, boto3, pillow_heif
 from PIL import Image
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
@@ -177,3 +187,10 @@ def test_our_libraries_run_without_writable_executable_memory() -> None:
         [sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_template_instances_share_nothing() -> None:
+    # one daemon per site folder: its config, drafts, state and tokens are the instance's own
+    template = UNITS[1]
+    for key in ("ExecStart", "StateDirectory", "ReadWritePaths", "LoadCredential"):
+        assert values(template, key) and all("%i" in value for value in values(template, key))
