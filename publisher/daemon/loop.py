@@ -27,6 +27,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -45,9 +46,12 @@ from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
 from publisher.errors import PublisherError
 from publisher.job import State
+from publisher.notify.change import token_expiring
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
 
 STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
 # The chores' periods, in seconds of the daemon's clock.
@@ -170,6 +174,7 @@ class Daemon:
         interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
         self.blocked = blocking.at_start(tokenless(self.config), self.store.all())
+        self._told_expiring: dict[str, datetime] = {}
         self.watcher.start()  # before the scan: a change in between is then not lost
         self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._ask_accounts()
@@ -352,9 +357,24 @@ class Daemon:
             return  # it raised: the worker logged it
         if outcome.refused is None:
             log.info("%s", outcome.note)
+            self._tell_if_expiring(outcome)
             return
         log.warning("%s; its drafts wait until the token is fixed", outcome.note)
         self._block(outcome.account, blocking.refused(outcome.refused))
+
+    def _tell_if_expiring(self, outcome: token_care.Outcome) -> None:
+        """A token with fewer than EXPIRING_WITHIN left that was not just renewed: tell the
+        user (notify `token_expiring`), once a day at most per account."""
+        now = self.clock()
+        expires = outcome.expires_at
+        if outcome.renewed or expires is None or expires - now >= EXPIRING_WITHIN:
+            return
+        last = self._told_expiring.get(outcome.account)
+        if last is not None and now - last < timedelta(hours=20):
+            return
+        self._told_expiring[outcome.account] = now
+        reason = "refreshing it did not work: " + outcome.note
+        self.rt.notifier.notify(token_expiring(outcome.account, expires, reason, at=now))
 
     # --- accounts (see `blocked`) ------------------------------------------------------------
 
