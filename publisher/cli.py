@@ -26,6 +26,7 @@ from publisher.errors import (
     StoreError,
     UserError,
 )
+from publisher.job import State
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", "one row per job: draft, account, type, state, time, attempts, result")
     p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
     p.add_argument("--watch", action="store_true", help="refresh every 2 s until Ctrl-C")
+    p.add_argument(
+        "--state",
+        action="append",
+        choices=[state.value for state in State],
+        metavar="STATE",
+        help="only jobs in this state (repeatable): " + ", ".join(state.value for state in State),
+    )
+    p.add_argument("--account", action="append", metavar="ACCOUNT", help="only this account's")
     add("plan", "what goes out when, per account, in local time, with warnings")
     p = add("publish", "publish one draft now, in the foreground, showing each step")
     p.add_argument("draft", type=Path, metavar="DRAFT")
@@ -160,7 +169,28 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import status
 
-    status.show(_config(args), out, json_array=args.json, watch=args.watch)
+    cfg = _config(args)
+    unknown = [name for name in args.account or () if name not in cfg.accounts]
+    if unknown:
+        known = ", ".join(sorted(cfg.accounts))
+        raise ConfigError(
+            [
+                Problem(
+                    "publisher status",
+                    "--account",
+                    f"{name!r} is not an account of config.yaml (accounts: {known})",
+                )
+                for name in unknown
+            ]
+        )
+    status.show(
+        cfg,
+        out,
+        json_array=args.json,
+        watch=args.watch,
+        states=frozenset(State(value) for value in args.state) if args.state else None,
+        accounts=frozenset(args.account) if args.account else None,
+    )
     return EXIT_OK
 
 

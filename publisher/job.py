@@ -13,6 +13,12 @@ Exactly-once fields: `containers` (recorded right after each container is create
 `publish_requested_at` (recorded durably *before* media_publish is sent) and `media_id`
 (recorded before the permalink is read). A job with `publish_requested_at` set and no
 `media_id` must be reconciled through the container status, never published blindly.
+
+The first comment, likewise: `first_comment` (the text, kept from the draft when the job is
+claimed), `comment_requested_at` (durable *before* each comment POST), `comment_id` (once
+Meta answered). A job with `comment_requested_at` and no `comment_id` lists the post's
+comments before any other POST. `comment_error` is set when the comment failed for good:
+the post stays published.
 """
 
 from __future__ import annotations
@@ -128,12 +134,17 @@ class Job(BaseModel):
     caption_hash: str | None = None
     next_attempt_at: AwareDatetime | None = None
     publish_requested_at: AwareDatetime | None = None
+    first_comment: str | None = None
+    comment_requested_at: AwareDatetime | None = None
+    comment_id: str | None = None
+    comment_error: str | None = None
     containers: tuple[Container, ...] = ()
     history: tuple[Event, ...] = ()
     api_calls: tuple[ApiCall, ...] = ()
 
     def status_block(self, tz: Any = None) -> dict[str, Any]:
-        """The SPEC §5 `status:` fields, times in `tz` (a tzinfo) when given."""
+        """The SPEC §5 `status:` fields (and §8's `comment_id`, null until the first comment
+        is made), times in `tz` (a tzinfo) when given."""
 
         def show(value: datetime | None) -> str | None:
             if value is None:
@@ -146,10 +157,22 @@ class Job(BaseModel):
             "attempts": self.attempts,
             "media_id": self.media_id,
             "permalink": self.permalink,
+            "comment_id": self.comment_id,
             "published_at": show(self.published_at),
             "error": self.error,
             "updated_at": show(self.updated_at),
         }
+
+    @property
+    def comment_pending(self) -> bool:
+        """True when the job has a first comment that is neither made nor given up."""
+        return bool(self.first_comment) and self.comment_id is None and not self.comment_error
+
+    @property
+    def unfinished(self) -> bool:
+        """True for a published job whose bookkeeping may have been cut short (by a crash):
+        its permalink not read, or its first comment pending."""
+        return self.state is State.PUBLISHED and (self.permalink is None or self.comment_pending)
 
     def parent_container(self) -> Container | None:
         """The container that media_publish takes (single or carousel parent), newest first."""

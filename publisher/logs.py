@@ -129,6 +129,16 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def protect_libraries() -> None:
+    """Attach the redacting filter to the loggers of the libraries that may print URLs,
+    headers or exceptions (httpx logs every request's URL), whoever else handles their
+    records (pytest's caplog, an embedding program). Calling it again changes nothing."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
 def setup(verbose: bool) -> None:
     """Send log records to stderr as `LEVEL logger: message`, one line each.
 
@@ -153,10 +163,7 @@ def setup(verbose: bool) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for name in LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
-            logger.addFilter(RedactingFilter())
+    protect_libraries()
     quiet = logging.NOTSET if verbose else logging.WARNING
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(quiet)

@@ -1,4 +1,5 @@
-"""`publisher accounts`: per account, is the token good, whose is it, when does it expire,
+"""`publisher accounts`: per account, is the token good, whose is it, when does it expire
+(and how many days are left, where known: a token publisher refreshed, or the sandbox's),
 how much of the publishing quota is used.
 
 It must work while the daemon runs, so it takes no store lock and builds its clients
@@ -43,6 +44,7 @@ class AccountRow:
     token_expires: datetime | None = None
     quota_used: int | None = None
     quota_total: int | None = None
+    days_left: int | None = None  # until token_expires
 
 
 def check(
@@ -87,7 +89,8 @@ def _check_one(
     except ApiError as exc:
         return AccountRow(name, spec.api, False, exc.describe())
     username = me.get("username")
-    expires = info.get("expires_at") if info else None
+    # A refreshed token's expiry is known here; Meta's lookup needs the token in a URL.
+    expires = (info.get("expires_at") if info else None) or tokens.expires(config, name)
     if info is not None and not info.get("is_valid", True):
         return AccountRow(name, spec.api, False, "the API says the token is not valid", username)
     if me.get("id") and me["id"] != spec.ig_user_id:
@@ -108,7 +111,10 @@ def _check_one(
         return AccountRow(
             name, spec.api, True, f"quota not read: {exc.describe()}", username, expires
         )
-    return AccountRow(name, spec.api, True, "", username, expires, quota.used, quota.total)
+    days = (expires - clock()).days if expires is not None else None
+    return AccountRow(
+        name, spec.api, True, "", username, expires, quota.used, quota.total, days_left=days
+    )
 
 
 @contextmanager
@@ -138,6 +144,8 @@ def render(rows: list[AccountRow], tz: ZoneInfo | None = None) -> str:
         if row.token_expires is not None:
             moment = row.token_expires.astimezone(tz) if tz else row.token_expires
             expires = moment.strftime("%Y-%m-%d")
+            if row.days_left is not None:
+                expires += f" ({row.days_left} days left)"
         quota = (
             f"{row.quota_used}/{row.quota_total} in 24 h"
             if row.quota_used is not None and row.quota_total is not None

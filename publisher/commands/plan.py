@@ -24,6 +24,7 @@ from publisher.planning.slots import (
     lateness_policy,
     quota_warnings,
 )
+from publisher.publishing import limits
 from publisher.store import jobstore
 
 NEW = "new"  # a draft the job store has not seen yet
@@ -197,4 +198,5 @@ def text(config: Config, *, clock: Clock = system_clock) -> str:
         if (change := reconciler.target(item, by_rel.get(rel), blocked)) is not None
     ]
     _pending, _projected, plan = reconciler.schedule(loaded, jobs, changes, config, now)
-    return render(jobs, plan, config, now)
+    # The quota warnings use each account's real limit, as Meta last gave it.
+    return render(jobs, plan, config, now, quota_total=limits.totals(config.state_dir))

@@ -122,7 +122,7 @@ def _job_for(rt: Runtime, loaded: drafts.Loaded, draft: Draft, progress: Progres
         if job.permalink:
             progress(f"permalink {job.permalink}")
         return job
-    if job.state is State.PUBLISHED and job.permalink is None:
+    if job.unfinished:
         job = flow.complete(rt, job.id, draft, progress=progress)  # one more try, then refuse
     if job.state in FINAL:
         what = (

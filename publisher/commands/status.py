@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from publisher.clock import Sleep, system_sleep
 from publisher.config import Config
-from publisher.job import Job
+from publisher.job import Job, State
 from publisher.store import jobstore
 
 COLUMNS = ("draft", "account", "type", "state", "scheduled_for", "attempts", "result")
@@ -17,15 +17,27 @@ WATCH_EVERY = 2.0
 
 
 def show(
-    config: Config, out: TextIO, *, json_array: bool, watch: bool, sleep: Sleep = system_sleep
+    config: Config,
+    out: TextIO,
+    *,
+    json_array: bool,
+    watch: bool,
+    states: frozenset[State] | None = None,
+    accounts: frozenset[str] | None = None,
+    sleep: Sleep = system_sleep,
 ) -> None:
     """Print the jobs as the daemon left them (read without the lock, so it works while the
-    daemon runs): a table, or with `json_array` a JSON array. With `watch`, clear the screen
-    and print them again every WATCH_EVERY seconds until Ctrl-C, which is how it is meant to
-    end (returns normally)."""
+    daemon runs): a table, or with `json_array` a JSON array; only those in `states` and of
+    `accounts` when given. With `watch`, clear the screen and print them again every
+    WATCH_EVERY seconds until Ctrl-C, which is how it is meant to end (returns normally)."""
     try:
         while True:
-            jobs = jobstore.read_jobs(config.state_dir)
+            jobs = [
+                job
+                for job in jobstore.read_jobs(config.state_dir)
+                if (states is None or job.state in states)
+                and (accounts is None or job.account in accounts)
+            ]
             if json_array:
                 print(as_json(jobs), file=out)
             else:

@@ -1,6 +1,7 @@
 """config.yaml (SPEC §3): `schema` (what it may hold), `loading` (reading it, with the
 environment, into a `Config`, and its errors into sentences), `tokens` (the access tokens:
-where they come from, which one an account uses, which accounts have none).
+where they come from, which one an account uses, which accounts have none), `refreshed`
+(the refreshed tokens kept in state_dir/tokens).
 
     from publisher import config
     cfg = config.load(config.default_path())

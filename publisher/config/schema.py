@@ -206,6 +206,9 @@ class Account(_Model):
     base_url: HttpUrl | None = None
     access_token: SecretStr | None = None
     access_token_file: Path | None = None
+    # Instagram Login: refresh the 60-day token before it expires, keep the new one in
+    # state_dir/tokens/<account> (SPEC §8; config.refreshed, daemon.tokens).
+    token_refresh: bool = True
     slots: list[Slot] | None = None
 
     @field_validator("ig_user_id", mode="before")

@@ -7,6 +7,10 @@ by `access_token_file`, then the systemd credential `$CREDENTIALS_DIRECTORY/<nam
 (`LoadCredential=`). An account on the sandbox with none of these uses `SANDBOX_TOKEN`, so
 that a fresh clone publishes without any setup.
 
+Which token an account uses: for Instagram Login with `token_refresh` (the default), the
+refreshed one kept in state_dir/tokens/<account> (`config.refreshed`) while the configured
+one is unchanged; otherwise the configured one.
+
 Never log a token, put it in an exception, the job store, a draft or a URL.
 """
 
@@ -14,10 +18,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from publisher.config import refreshed
 from publisher.config.schema import ENV_PREFIX, Account, Config
 from publisher.errors import Problem
 
@@ -38,13 +44,34 @@ def configured(config: Config, account: str) -> str | None:
 
 
 def token(config: Config, account: str) -> str | None:
-    """Given a config and an account name, return the token the account uses: the
-    configured one, else `SANDBOX_TOKEN` for a sandbox account, else None (a real account
-    without a token cannot publish)."""
+    """Given a config and an account name, return the token the account uses: the refreshed
+    one kept for it (see the module docstring), else the configured one, else
+    `SANDBOX_TOKEN` for a sandbox account, else None (a real account without a token cannot
+    publish)."""
     found = configured(config, account)
     if found is None and config.accounts[account].api == "sandbox":
         return SANDBOX_TOKEN
+    kept = refreshed_for(config, account)
+    if kept is not None and kept.token:
+        return kept.token
     return found
+
+
+def refreshed_for(config: Config, account: str) -> refreshed.Kept | None:
+    """The refresh record of an Instagram Login account with `token_refresh`, when it goes
+    with the configured token; None otherwise (other accounts, or the token changed)."""
+    spec = config.accounts[account]
+    found = configured(config, account)
+    if found is None or spec.api != "instagram" or not spec.token_refresh:
+        return None
+    return refreshed.current(config.state_dir, account, found)
+
+
+def expires(config: Config, account: str) -> datetime | None:
+    """When the token the account uses expires, where publisher knows it (a token it
+    refreshed); None when unknown."""
+    kept = refreshed_for(config, account)
+    return kept.expires_at if kept is not None and kept.token else None
 
 
 def missing(config: Config) -> dict[str, str]:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_ID = "heartbeat"
 HORIZON = timedelta(hours=24)
+# Alarms due within this are never removed by `update` (see `_disarm`).
+DUE_MARGIN = timedelta(seconds=5)
 
 
 class AlarmClock:
@@ -104,11 +106,11 @@ class AlarmClock:
         limit = now + self._horizon
         with self._lock:
             for key in [key for key in self._armed if key not in wanted]:
-                self._disarm(key, set(self._armed[key]))
+                self._disarm(key, set(self._armed[key]), now)
             for key, instants in wanted.items():
                 keep = {instant for instant in instants if instant <= limit}
                 armed = self._armed.get(key, {})
-                self._disarm(key, set(armed) - keep)
+                self._disarm(key, set(armed) - keep, now)
                 for instant in sorted(keep - set(armed)):
                     self._arm(key, instant)
 
@@ -130,11 +132,14 @@ class AlarmClock:
         )
         self._armed.setdefault(key, {})[instant] = alarm_id
 
-    def _disarm(self, key: str, instants: set[datetime]) -> None:
+    def _disarm(self, key: str, instants: set[datetime], now: datetime) -> None:
         armed = self._armed.get(key, {})
         for instant in instants:
             alarm_id = armed.pop(instant, None)
-            if alarm_id is None:
+            if alarm_id is None or instant <= now + DUE_MARGIN:
+                # An alarm about to ring is left to ring (a wake-up for nothing): APScheduler
+                # removes a date job after running it, and if we removed it in between, its
+                # thread died of a JobLookupError, taking every alarm and the heartbeat with it.
                 continue
             try:
                 self._scheduler.remove_job(alarm_id)

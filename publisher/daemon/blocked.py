@@ -63,6 +63,11 @@ def because_of(job: Job) -> str:
     return f"account {job.account}: {job.error}; its drafts move on once it is fixed"
 
 
+def refused(why: str) -> str:
+    """Why a token Meta refused (when it was refreshed or checked) blocks the account."""
+    return f"{why}; its drafts move on once it is fixed"
+
+
 def tokens_changed(config: Config, blocked: Iterable[str]) -> bool:
     """True when a blocked account's token is no longer the one `config` holds: a token kept
     in a file (access_token_file) is read with the config, so read the config again. An

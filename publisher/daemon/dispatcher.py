@@ -104,7 +104,8 @@ class Dispatcher:
                 now,
                 self.config,
                 busy=self.workers.busy(),
-                busy_accounts=self.workers.accounts("publish", "reconcile"),
+                # a token refresh ends the old token: no publish of that account meanwhile
+                busy_accounts=self.workers.accounts("publish", "reconcile", "token"),
                 prepared={job.id for job in jobs if self._prepared.get(job.id) == _key(job)},
                 capacity=self.config.publishing.concurrency - running,
                 prepare_capacity=PREPARES - self.workers.count("prepare"),

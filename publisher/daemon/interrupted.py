@@ -14,9 +14,9 @@ A job in state `publishing` that nobody in this new process holds was left by a 
 - it had not asked yet: back to `scheduled`, so its time and misfire_grace decide again
   (back to `retrying`, due when it was claimed, if that was a retry's attempt).
 
-A published job without its permalink (killed between recording the media id and reading
-it) is completed. The reconciliations run on the workers and are waited for: only they know
-whether a post went out.
+A published job without its permalink or with its first comment pending (killed between
+recording the media id and finishing those) is completed. The reconciliations run on the
+workers and are waited for: only they know whether a post went out.
 
 While running, a task whose end could not be recorded (a store write failed under it) leaves
 an orphan the same way: `take_over_orphans` treats it like a dead process's leftover.
@@ -59,7 +59,7 @@ def leftovers(jobs: Iterable[Job]) -> Leftovers:
         if job.state is State.PUBLISHING:
             asked = job.publish_requested_at is not None and job.media_id is None
             (found.reconcile if asked else found.requeue).append(job)
-        elif job.state is State.PUBLISHED and job.permalink is None:
+        elif job.unfinished:
             found.complete.append(job)
     return found
 

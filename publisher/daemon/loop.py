@@ -7,7 +7,8 @@ the job store through one main loop. The deciding is done elsewhere, by pure fun
     watcher (changed paths) ─┐
     alarms, heartbeat ───────┼─► wake ─► main loop ─► drafts_to_jobs: jobs, status blocks
     workers (task ended) ────┤                     ─► inbox: retry / cancel requests
-    signals, requests/ ──────┘                     ─► chores: accounts, archive, rescan
+    signals, requests/ ──────┘                     ─► chores: accounts, tokens, archive,
+                                                              rescan
                                                    ─► dispatcher: due work → workers
                                                    ─► watchdog keep-alive
 
@@ -16,7 +17,8 @@ runs (through `publishing`). Signal handlers, the watcher, the alarms and the wo
 queue a message and set the wake event. The job store is the truth: at start the jobs left
 in the middle of a publish are taken over first (`interrupted`), then every draft is read
 again and the alarms are rebuilt from the store. The rest of the daemon: `blocked` (which
-accounts wait), `reload` (a new config.yaml), `chores` (what runs every N seconds).
+accounts wait), `reload` (a new config.yaml), `chores` (what runs every N seconds),
+`tokens` (refreshing and checking the access tokens, between publishes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from publisher.clock import Clock, system_clock
 from publisher.config import Config, tokens
 from publisher.daemon import blocked as blocking
 from publisher.daemon import inbox, interrupted, reload
+from publisher.daemon import tokens as token_care
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.chores import Chores
 from publisher.daemon.dispatcher import Dispatcher
@@ -42,9 +46,12 @@ from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
 from publisher.errors import PublisherError
 from publisher.job import State
+from publisher.notify.change import token_expiring
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
 
 STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
 # The chores' periods, in seconds of the daemon's clock.
@@ -52,6 +59,10 @@ ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
 FIRST_ARCHIVE = 60.0  # seconds after start: not in the way of the first scan
 RESCAN_EVERY = 180.0
+# Whether a token needs looking after is read from state_dir/tokens this often; Meta is asked
+# at most once a day per account (daemon.tokens).
+TOKEN_CARE_EVERY = 600.0
+FIRST_TOKEN_CARE = 5.0  # soon after start: it only reads files unless a token is due
 
 
 def tokenless(config: Config) -> dict[str, str]:
@@ -120,6 +131,9 @@ class Daemon:
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
+        self.chores.every(
+            "token care", TOKEN_CARE_EVERY, self._look_after_tokens, first=FIRST_TOKEN_CARE
+        )
 
     # --- other threads and signals: only flags, messages and the wake event ---------------
 
@@ -160,6 +174,7 @@ class Daemon:
         interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
         self.blocked = blocking.at_start(tokenless(self.config), self.store.all())
+        self._told_expiring: dict[str, datetime] = {}
         self.watcher.start()  # before the scan: a change in between is then not lost
         self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._ask_accounts()
@@ -268,6 +283,9 @@ class Daemon:
         if task.kind == "check":
             self._account_checked(task.account, done)
             return set()
+        if task.kind == "token":
+            self._token_looked_after(done)
+            return set()
         job = self.store.get(task.key)
         if job is None:
             return set()
@@ -319,6 +337,44 @@ class Daemon:
             inbox.clean(self.config.state_dir)
         except OSError as exc:
             log.warning("housekeeping: %s", exc)
+
+    def _look_after_tokens(self) -> None:
+        """Refresh (Instagram Login) or check (Facebook Login) the tokens that are due, on
+        the workers, for accounts that are not blocked and have no publish running (a
+        refresh ends the old token; `dispatcher` starts no publish while it runs)."""
+        now = self.clock()
+        busy = self.workers.accounts("publish", "reconcile", "prepare")
+        for account in self.config.accounts:
+            if account in self.blocked or account in busy:
+                continue
+            if token_care.due(self.config, account, now):
+                work = partial(token_care.look_after, self.rt, account)
+                self.workers.start(f"token:{account}", "token", account, work)
+
+    def _token_looked_after(self, done: Done) -> None:
+        outcome = done.result
+        if not isinstance(outcome, token_care.Outcome):
+            return  # it raised: the worker logged it
+        if outcome.refused is None:
+            log.info("%s", outcome.note)
+            self._tell_if_expiring(outcome)
+            return
+        log.warning("%s; its drafts wait until the token is fixed", outcome.note)
+        self._block(outcome.account, blocking.refused(outcome.refused))
+
+    def _tell_if_expiring(self, outcome: token_care.Outcome) -> None:
+        """A token with fewer than EXPIRING_WITHIN left that was not just renewed: tell the
+        user (notify `token_expiring`), once a day at most per account."""
+        now = self.clock()
+        expires = outcome.expires_at
+        if outcome.renewed or expires is None or expires - now >= EXPIRING_WITHIN:
+            return
+        last = self._told_expiring.get(outcome.account)
+        if last is not None and now - last < timedelta(hours=20):
+            return
+        self._told_expiring[outcome.account] = now
+        reason = "refreshing it did not work: " + outcome.note
+        self.rt.notifier.notify(token_expiring(outcome.account, expires, reason, at=now))
 
     # --- accounts (see `blocked`) ------------------------------------------------------------
 

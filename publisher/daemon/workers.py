@@ -20,12 +20,13 @@ from typing import Literal
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["publish", "prepare", "reconcile", "check"]
+Kind = Literal["publish", "prepare", "reconcile", "check", "token"]
 
 
 @dataclass(frozen=True)
 class Task:
-    """A unit of work: `key` is the job id (or "account:<name>" for an account check)."""
+    """A unit of work: `key` is the job id (or "account:<name>" for an account check,
+    "token:<name>" for looking after its token)."""
 
     key: str
     kind: Kind

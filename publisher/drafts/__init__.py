@@ -7,7 +7,8 @@ block the daemon writes back into them (SPEC §5).
 
 Modules: `files` (which files are drafts: the one rule), `parse` (reading one file),
 `checks` (its fields), `publish_at`, `media` (where each media file is), `images` and
-`videos` (whether Instagram takes it), `limits` (Instagram's numbers), `model` (Draft,
+`videos` (whether Instagram takes it), `limits` (Instagram's numbers), `captions` (a
+caption as Instagram reads it back: the key that recognises a post), `model` (Draft,
 Loaded, ...), `statusblock` (the daemon's own block) and `writeback` (a job's status
 written into its draft).
 """

@@ -19,7 +19,7 @@ from publisher.drafts import images, limits, media, videos
 from publisher.drafts.media import Finding, MediaItem
 from publisher.drafts.model import TYPES, DraftType, UserTag
 from publisher.drafts.publish_at import parse_publish_at
-from publisher.errors import Problem
+from publisher.drafts.report import Report
 from publisher.hosting.ratio import Fit
 
 FITS: dict[str, Fit] = {"crop": "crop", "pad": "pad"}
@@ -29,24 +29,6 @@ KEYS += ("paused", "status")  # `status` is the daemon's own block (SPEC §5)
 
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
 _MENTION = re.compile(r"(?<![\w@.])@[A-Za-z0-9_.]+")
-
-
-class Report:
-    """The problems of one draft, in the order found."""
-
-    def __init__(self, shown: str) -> None:
-        self.shown = shown
-        self.items: list[Problem] = []
-
-    def error(self, where: str, message: str) -> None:
-        self.items.append(Problem(self.shown, where, message))
-
-    def warn(self, where: str, message: str) -> None:
-        self.items.append(Problem(self.shown, where, message, "warning"))
-
-    @property
-    def failed(self) -> bool:
-        return any(p.severity == "error" for p in self.items)
 
 
 def _kind_name(value: object) -> str:
@@ -105,6 +87,9 @@ class Checker:
             "share_to_feed": self._bool("share_to_feed")
             if self._allowed("share_to_feed")
             else None,
+            "trial": self._trial(),
+            "audio_name": self._audio_name(),
+            "first_comment": self._first_comment(),
             "fit": self.fit,
             "paused": bool(self._bool("paused")),
         }
@@ -173,16 +158,10 @@ class Checker:
         caption = self._text("caption", value)
         if caption is None:
             return ""
-        if len(caption) > limits.CAPTION_MAX:
-            self.report.error(
-                "caption", f"is {len(caption)} characters; Instagram allows {limits.CAPTION_MAX}"
-            )
-        hashtags = len(_HASHTAG.findall(caption))
-        if hashtags > limits.HASHTAGS_MAX:
-            self.report.error(
-                "caption", f"has {hashtags} hashtags; Instagram allows {limits.HASHTAGS_MAX}"
-            )
-        elif hashtags > limits.HASHTAGS_APP:
+        hashtags = self._length_and_hashtags(
+            "caption", caption, limits.CAPTION_MAX, limits.HASHTAGS_MAX
+        )
+        if limits.HASHTAGS_APP < hashtags <= limits.HASHTAGS_MAX:
             self.report.warn(
                 "caption",
                 f"has {hashtags} hashtags; the Instagram app now caps posts at "
@@ -196,6 +175,53 @@ class Checker:
         if self.type == "story" and caption.strip():
             self.report.warn("caption", "stories have no caption on Instagram; it is not sent")
         return caption
+
+    def _length_and_hashtags(self, key: str, text: str, most: int, hashtags_most: int) -> int:
+        """Report `text` longer than `most` characters or with more hashtags than
+        `hashtags_most`; return its hashtag count."""
+        size, hashtags = len(text), len(_HASHTAG.findall(text))
+        if size > most:
+            self.report.error(key, f"is {size} characters; Instagram allows {most}: shorten it")
+        if hashtags > hashtags_most:
+            allows = f"Instagram allows {hashtags_most}: remove some"
+            self.report.error(key, f"has {hashtags} hashtags; {allows}")
+        return hashtags
+
+    def _first_comment(self) -> str | None:
+        text = self._some_text("first_comment", "the comment")
+        if text is not None:
+            self._length_and_hashtags(
+                "first_comment", text, limits.FIRST_COMMENT_MAX, limits.FIRST_COMMENT_HASHTAGS_MAX
+            )
+        return text
+
+    def _some_text(self, key: str, what: str) -> str | None:
+        """An optional text option of this draft type, not blank."""
+        value = self.data.get(key)
+        if value is None or not self._allowed(key):
+            return None
+        text = self._text(key, value)
+        if text is not None and not text.strip():
+            self.report.error(key, f"is empty: write {what}, or remove the key")
+            return None
+        return text
+
+    def _trial(self) -> str | None:
+        value = self.data.get("trial")
+        if value is None or not self._allowed("trial"):
+            return None
+        if value not in limits.TRIAL_STRATEGIES:
+            choices = " or ".join(limits.TRIAL_STRATEGIES)
+            self.report.error(
+                "trial",
+                f"{value!r} is not a trial strategy: write {choices} (manual: you graduate "
+                "the reel in the Instagram app; performance: Instagram does, on its results)",
+            )
+            return None
+        return str(value)
+
+    def _audio_name(self) -> str | None:
+        return self._some_text("audio_name", "the audio's name")
 
     def _media(self) -> tuple[MediaItem, ...]:
         value = self.data.get("media")

@@ -63,6 +63,12 @@ def open_regular(path: Path) -> BinaryIO:
     """Open `path` for reading without ever blocking on a FIFO; raise OSError if it is not a
     regular file (it may have been swapped since it was looked at)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    return _regular_file(fd)
+
+
+def _regular_file(fd: int) -> BinaryIO:
+    """The open file `fd` as a binary file object; close it and raise OSError if it is not
+    a regular file."""
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file")
@@ -110,10 +116,4 @@ def open_beneath(content_dir: Path, path: Path) -> BinaryIO:
         fd = os.open(relative.parts[-1], _FILE_FLAGS, dir_fd=folder)
     finally:
         os.close(folder)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "not a regular file")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    return _regular_file(fd)

@@ -13,6 +13,13 @@ HASHTAGS_MAX = 30
 HASHTAGS_APP = 5  # the Instagram app caps posts at 5 since Dec 2025; the API may follow
 MENTIONS_MAX = 20
 
+# The first comment (SPEC §8): the caption's length and hashtag limits (issue 9).
+FIRST_COMMENT_MAX = CAPTION_MAX
+FIRST_COMMENT_HASHTAGS_MAX = HASHTAGS_MAX
+
+# Trial reels (§2.1 `trial_params`): the draft's word for each graduation strategy.
+TRIAL_STRATEGIES = ("manual", "performance")
+
 # Options (§2.1).
 COLLABORATORS_MAX = 3
 USER_TAGS_MAX = 20
@@ -35,6 +42,10 @@ OPTION_TYPES: dict[str, tuple[str, ...]] = {
     "cover": ("reel",),
     "thumb_offset": ("reel",),
     "share_to_feed": ("reel",),
+    "trial": ("reel",),
+    "audio_name": ("reel",),
+    # stories take no comments through the API; every other type does
+    "first_comment": ("post", "carousel", "reel"),
     "fit": ("post", "carousel"),  # SPEC §7: crop | pad, for images outside 4:5..1.91:1
 }
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from publisher.drafts import captions
 from publisher.drafts.media import MediaItem
 from publisher.errors import Problem
 from publisher.hosting.ratio import Fit
@@ -52,6 +51,9 @@ class Draft:
     cover: MediaItem | None = None
     thumb_offset: int | None = None
     share_to_feed: bool | None = None
+    trial: str | None = None  # reel: "manual" | "performance" (limits.TRIAL_STRATEGIES)
+    audio_name: str | None = None  # reel
+    first_comment: str | None = None
     fit: Fit | None = None  # SPEC §7: how an image outside 4:5..1.91:1 is sent
     paused: bool = False
     fingerprint: str = ""
@@ -86,6 +88,7 @@ class Loaded:
 
 
 def caption_hash(caption: str) -> str:
-    """Given a caption, return the sha256 (hex) of its NFC-normalised, stripped text: the key
-    used to recognise the post on Instagram after a crash."""
-    return hashlib.sha256(unicodedata.normalize("NFC", caption).strip().encode()).hexdigest()
+    """Given a caption, return the key used to recognise the post on Instagram after a
+    crash: the sha256 of the caption as it reads whatever Meta does to it on the way back
+    (no "@", NFC, stripped; `drafts.captions`)."""
+    return captions.fingerprint(caption)

@@ -19,9 +19,10 @@ from pathlib import Path
 from publisher import yamlsafe
 from publisher.config import Config
 from publisher.drafts import files, statusblock
-from publisher.drafts.checks import Checker, Report
+from publisher.drafts.checks import Checker
 from publisher.drafts.files import is_draft_path, open_regular
 from publisher.drafts.model import Draft, Loaded
+from publisher.drafts.report import Report
 
 _MAY_HAVE_STATUS = re.compile(rb"^[ \t]*[\"']?status[\"']?[ \t]*:", re.MULTILINE)
 

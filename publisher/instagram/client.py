@@ -9,7 +9,7 @@ Safety rules kept here and in `session` (RELIABILITY.md §5, §6):
 - `media_publish` is retried only when the request provably never left (connect errors);
   any other doubt raises `Ambiguous` and the caller reconciles through the container status;
 - container creation and reads are retried on transport errors and transient codes, a
-  bounded number of times (an orphan container just expires);
+  bounded number of times (an orphan container just expires); a rate limit never is;
 - a listing's `paging.next` URL is never followed (it may carry a token): only its cursor.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ import httpx
 from publisher import errors
 from publisher.clock import Clock, Sleep, system_clock
 from publisher.instagram import errors as graph_errors
+from publisher.instagram import usage
 from publisher.instagram.session import Session, retry_not_sent, retry_safe
 from publisher.job import ApiCall
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_FIELDS = "id,permalink,shortcode,timestamp,media_type,media_product_type"
 LISTING_FIELDS = "id,caption,timestamp,permalink,media_product_type"
+COMMENT_FIELDS = "id,text,username,timestamp"
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class Client:
 
     `api` is the flavour (instagram | facebook | sandbox); when None it is "instagram" for
     graph.instagram.com and "facebook" otherwise. `max_retries` is the number of retries after
-    the first attempt; the wait before retry n is `retry_wait * 2**(n-1)` seconds (capped), or
-    Meta's Retry-After / estimated_time_to_regain_access when throttled.
+    the first attempt; the wait before retry n is `retry_wait * 2**(n-1)` seconds (capped).
+    `pacer`: the account's call pacing (`instagram.usage`), shared by its clients; a
+    rate-limit answer is never retried here (RateLimited goes to the caller).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class Client:
         retry_wait: float = 1.0,
         max_retries: int = 3,
         api: str | None = None,
+        pacer: usage.Pacer | None = None,
     ) -> None:
         self._session = Session(
             http=http,
@@ -90,6 +94,7 @@ class Client:
             clock=clock,
             retry_wait=retry_wait,
             max_retries=max_retries,
+            pacer=pacer,
         )
         self._ig_user_id = ig_user_id
         host = urlsplit(self._session.base_url).hostname or ""
@@ -97,6 +102,14 @@ class Client:
 
     def __repr__(self) -> str:  # no token, ever
         return f"Client(api={self.api!r}, ig_user_id={self._ig_user_id!r})"
+
+    @property
+    def lists_stories(self) -> bool:
+        """True when this account's stories can be listed: Meta documents
+        `GET /{ig-user-id}/stories` for Facebook Login only (IG User Stories reference,
+        https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-user/stories),
+        so not with Instagram Login (the sandbox lists them for either)."""
+        return self.api != "instagram"
 
     # --- the calls ------------------------------------------------------------------------
 
@@ -166,21 +179,18 @@ class Client:
         """Return the account's media (or stories) with a `timestamp` at or after `since`
         (aware), newest first, each with id, caption, timestamp, permalink and
         media_product_type. Pages are followed by their `after` cursor only (a `paging.next`
-        URL is never sent: it may carry a token), at most `max_pages` of them."""
+        URL is never sent: it may carry a token), at most `max_pages` of them. Raise
+        ValueError for stories where they cannot be listed (`lists_stories`)."""
         if since.tzinfo is None:
             raise ValueError("since must be an aware datetime")
+        if stories and not self.lists_stories:
+            raise ValueError("Instagram Login has no documented way to list stories")
         path = f"/{self._ig_user_id}/{'stories' if stories else 'media'}"
         params = {"fields": LISTING_FIELDS, "limit": str(limit)}
         found: list[dict[str, Any]] = []
-        for _ in range(max_pages):
-            body = self._session.call(
-                "GET", path, step="reconcile", params=params, expect="data", retry=retry_safe
-            )
-            items = body["data"] if isinstance(body["data"], list) else []
+        for items in self._pages(path, params, step="reconcile", max_pages=max_pages):
             older_seen = False
             for item in items:
-                if not isinstance(item, dict):
-                    continue
                 taken = parse_timestamp(item.get("timestamp"))
                 if taken is None:
                     log.debug("reconcile: skipping media %s without a timestamp", item.get("id"))
@@ -188,12 +198,55 @@ class Client:
                     found.append(item)
                 else:
                     older_seen = True
-            cursor = _next_cursor(body)
             # /media is newest first: once older items appear, later pages hold only older.
-            if cursor is None or (older_seen and not stories):
+            if older_seen and not stories:
                 break
-            params = {**params, "after": cursor}
         return found
+
+    def comment(self, media_id: str, message: str) -> str:
+        """POST /{ig-media-id}/comments message=<message>, as the account; return the new
+        comment's id. Never with `fields` (a scheduler saw the comment made, then a 400,
+        LESSONS.md). Retried only when the request never left; any other doubt raises
+        `Ambiguous`: the caller lists the comments (`comments`) before another POST."""
+        body = self._session.call(
+            "POST",
+            f"/{media_id}/comments",
+            step=graph_errors.COMMENT_STEP,
+            data={"message": message},
+            expect="id",
+            retry=retry_not_sent,
+        )
+        return str(body["id"])
+
+    def comments(
+        self, media_id: str, *, limit: int = 50, max_pages: int = 5
+    ) -> list[dict[str, Any]]:
+        """GET /{ig-media-id}/comments?fields=id,text,username,timestamp: the post's
+        comments (at most `max_pages` pages of `limit`), as Meta lists them."""
+        params = {"fields": COMMENT_FIELDS, "limit": str(limit)}
+        path = f"/{media_id}/comments"
+        return [
+            item
+            for items in self._pages(path, params, step="comments", max_pages=max_pages)
+            for item in items
+        ]
+
+    def _pages(
+        self, path: str, params: dict[str, str], *, step: str, max_pages: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the objects of each page of a listing. Pages are followed by their `after`
+        cursor only (a `paging.next` URL is never sent: it may carry a token), at most
+        `max_pages` of them."""
+        for _ in range(max_pages):
+            body = self._session.call(
+                "GET", path, step=step, params=params, expect="data", retry=retry_safe
+            )
+            data = body["data"] if isinstance(body["data"], list) else []
+            yield [item for item in data if isinstance(item, dict)]
+            cursor = _next_cursor(body)
+            if cursor is None:
+                return
+            params = {**params, "after": cursor}
 
     def publishing_limit(self) -> Quota:
         """GET /{ig-user-id}/content_publishing_limit?fields=config,quota_usage (data[0])."""

@@ -25,18 +25,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from publisher import errors, logs
+from publisher.instagram import usage
 
 # Seconds to wait when throttled and Meta gives no estimate (instagram-api.md §7.4).
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 # A server's figure beyond a day is not believed (nor is "inf").
 MAX_RATE_LIMIT_WAIT = 86400.0
 # Steps that only read: an error there never means something was published.
-READ_STEPS = frozenset({"poll", "permalink", "reconcile", "quota", "account", "media"})
+READ_STEPS = frozenset(
+    {"poll", "permalink", "reconcile", "quota", "account", "media", "comments", "token"}
+)
 PUBLISH_STEP = "publish"
+COMMENT_STEP = "comment"
+# Writes that are never sent twice: a doubt about them is `Ambiguous`, and the caller looks
+# at what Meta has before anything else (a container can be made twice: an orphan expires).
+AMBIGUOUS_STEPS = frozenset({PUBLISH_STEP, COMMENT_STEP})
 AMBIGUOUS_HINT = (
     "The post may or may not have gone out; publisher checks the container's status "
     "before doing anything else and never publishes it twice."
 )
+AMBIGUOUS_COMMENT_HINT = (
+    "The comment may or may not have been made; publisher lists the post's comments before "
+    "doing anything else and never comments twice."
+)
+_THROTTLED = (
+    "Meta's usage headers say a call budget is used up; publisher waits until Meta says "
+    "access is back (calls made while throttled extend the block)."
+)
+
+
+def ambiguous_hint(step: str) -> str:
+    """What a user is told about a doubtful write of this step."""
+    return AMBIGUOUS_COMMENT_HINT if step == COMMENT_STEP else AMBIGUOUS_HINT
 
 
 @dataclass(frozen=True)
@@ -281,9 +301,9 @@ def _headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def rate_limit_wait(headers: Mapping[str, str] | None, default: float) -> float:
-    """Seconds to wait before calling again: `Retry-After` (seconds) when present, else the
-    longest `estimated_time_to_regain_access` (minutes) in X-Business-Use-Case-Usage, else
-    `default`. [RL] [CODE: MIXPOST]"""
+    """Seconds to wait before calling again: `Retry-After` (seconds) when present, else how
+    long the usage headers say access stays blocked (`usage.regain_seconds`:
+    estimated_time_to_regain_access, in minutes), else `default`. [RL] [CODE: MIXPOST]"""
     lowered = _headers(headers)
     retry_after = lowered.get("retry-after", "").strip()
     try:
@@ -292,24 +312,20 @@ def rate_limit_wait(headers: Mapping[str, str] | None, default: float) -> float:
         seconds = -1.0  # absent, or an HTTP date: fall back to Meta's estimate
     if math.isfinite(seconds) and seconds >= 0:
         return min(seconds, MAX_RATE_LIMIT_WAIT)
-    minutes = 0.0
-    try:
-        usage = json.loads(lowered.get("x-business-use-case-usage", "") or "{}")
-    except ValueError:
-        usage = {}
-    if isinstance(usage, Mapping):
-        for entries in usage.values():
-            for entry in entries if isinstance(entries, list) else []:
-                value = (
-                    entry.get("estimated_time_to_regain_access")
-                    if isinstance(entry, Mapping)
-                    else None
-                )
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    minutes = max(minutes, float(value))
-    if math.isfinite(minutes) and minutes > 0:
-        return min(minutes * 60, MAX_RATE_LIMIT_WAIT)
+    regain = usage.regain_seconds(lowered)
+    if regain is not None:
+        return min(regain, MAX_RATE_LIMIT_WAIT)
     return default
+
+
+def _at_the_limit(headers: Mapping[str, str] | None) -> bool:
+    """True when the usage headers say a call budget is used up (100 %, or a wait to regain
+    access): a failure then is Meta throttling, whatever its code says. [RL]"""
+    lowered = _headers(headers)
+    figure = usage.percent(lowered)
+    return (figure is not None and figure >= usage.LIMITED_AT) or (
+        usage.regain_seconds(lowered) is not None
+    )
 
 
 def _message(error: Mapping[str, Any]) -> str | None:
@@ -329,11 +345,14 @@ def classify(
     headers: Mapping[str, str] | None = None,
 ) -> errors.ApiError:
     """Given a failed call's HTTP status (None: no response), its body (parsed JSON, raw text
-    or None), the step (create / poll / publish / permalink / quota / account / reconcile)
-    and the container it concerned, return the ApiError that says what to do next.
+    or None), the step (create / poll / publish / permalink / quota / account / reconcile /
+    comment / comments / token), the container it concerned and the answer's headers, return
+    the ApiError that says what to do next.
 
-    On the publish step an outcome that does not prove the post was refused (a 5xx or a body
-    that is not a Graph error, a Meta server error) is `Ambiguous`: the caller reconciles.
+    On the publish and comment steps an outcome that does not prove the write was refused (a
+    5xx or a body that is not a Graph error, a Meta server error) is `Ambiguous`: the caller
+    reconciles. Elsewhere a temporary failure while the usage headers say a budget is used
+    up is `RateLimited`.
     """
     error = graph_error(body)
     code = _as_int(error.get("code")) if error else None
@@ -371,8 +390,10 @@ def classify(
             kind = rule.on_read
             hint = "Meta returned a known intermittent error on a read; " + _RETRIED
 
-    if step == PUBLISH_STEP and kind is errors.Transient and not nothing_published:
-        return errors.Ambiguous(message, hint=AMBIGUOUS_HINT, **fields)
+    if step in AMBIGUOUS_STEPS and kind is errors.Transient and not nothing_published:
+        return errors.Ambiguous(message, hint=ambiguous_hint(step), **fields)
+    if kind is errors.Transient and _at_the_limit(headers):
+        kind, hint = errors.RateLimited, _THROTTLED
     if kind is errors.RateLimited:
         default = rule.wait if rule is not None and rule.wait else DEFAULT_RATE_LIMIT_WAIT
         fields["retry_after"] = rate_limit_wait(headers, default)
@@ -414,8 +435,15 @@ def _without_graph_code(
             "request did not reach a Graph API endpoint.",
             **fields,
         )
-    if step == PUBLISH_STEP:
-        return errors.Ambiguous(message, hint=AMBIGUOUS_HINT, **fields)
+    if step in AMBIGUOUS_STEPS:
+        return errors.Ambiguous(message, hint=ambiguous_hint(step), **fields)
+    if _at_the_limit(headers):
+        return errors.RateLimited(
+            message,
+            hint=_THROTTLED,
+            retry_after=rate_limit_wait(headers, DEFAULT_RATE_LIMIT_WAIT),
+            **fields,
+        )
     return errors.Transient(
         message,
         hint="Meta or the network had a temporary problem; " + _RETRIED,

@@ -10,7 +10,8 @@ The caller creates the containers in order: every entry of `singles_or_children`
               draft's user_tags go on the first image, the one whose frame the others take)
               parent: media_type=CAROUSEL, children, caption, location_id, collaborators
     reel      media_type=REELS, video_url, caption, cover_url, thumb_offset, share_to_feed,
-              collaborators, location_id, user_tags
+              collaborators, location_id, user_tags, audio_name, trial_params
+              ({"graduation_strategy": "MANUAL" | "SS_PERFORMANCE"})
     story     media_type=STORIES, image_url | video_url, user_tags
 
 Lists and objects are JSON text, booleans "true"/"false", as form fields. Usernames go
@@ -108,6 +109,8 @@ def _reel(draft: Draft, url: str, cover_url: str | None) -> Params:
         collaborators=_collaborators(draft.collaborators),
         location_id=draft.location_id,
         user_tags=_tags(draft.user_tags, positions=False),
+        audio_name=draft.audio_name,
+        trial_params=_trial(draft.trial),
     )
 
 
@@ -132,6 +135,17 @@ def _tags(tags: Sequence[UserTag], *, positions: bool) -> str | None:
             entry["x"], entry["y"] = tag.x, tag.y
         entries.append(entry)
     return json.dumps(entries, separators=(",", ":"))
+
+
+# The draft's `trial` -> Meta's graduation strategy (instagram-api.md §2.1, [CP]): MANUAL, you
+# graduate the trial reel in the app; SS_PERFORMANCE, Instagram does on its results.
+GRADUATION = {"manual": "MANUAL", "performance": "SS_PERFORMANCE"}
+
+
+def _trial(trial: str | None) -> str | None:
+    if trial is None:
+        return None
+    return json.dumps({"graduation_strategy": GRADUATION[trial]}, separators=(",", ":"))
 
 
 def _collaborators(names: Sequence[str]) -> str | None:

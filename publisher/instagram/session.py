@@ -6,19 +6,23 @@ this module sees an httpx exception) and reports every attempt to `on_call` as a
 (path only, no query). `make_http` builds the shared `httpx.Client` it sends on.
 
 Retry rules (RELIABILITY.md §5, §6), chosen per call by the client:
-- `retry_safe`: reads and container creation, on transport errors, transient codes and short
-  rate limits, a bounded number of times (an orphan container just expires);
-- `retry_not_sent`: media_publish, only when the request provably never left (connect
-  errors); any other doubt raises `Ambiguous` and the caller reconciles.
+- `retry_safe`: reads and container creation, on transport errors and transient codes, a
+  bounded number of times (an orphan container just expires);
+- `retry_not_sent`: media_publish and comments, only when the request provably never left
+  (connect errors); any other doubt raises `Ambiguous` and the caller reconciles.
+
+Throttling is never retried here: a rate-limit answer goes back to the caller, whose job
+waits for the time Meta gives (`publishing`), and the account's `usage.Pacer` keeps every
+call of the account back until then. Before that, while the usage headers run high, the
+pacer spaces the account's calls out (up to a minute apart, slept here).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,20 +32,21 @@ import tenacity
 from publisher import __version__, errors, logs
 from publisher.clock import Clock, Sleep, system_clock
 from publisher.instagram import errors as graph_errors
+from publisher.instagram import usage
 from publisher.job import ApiCall
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"publisher/{__version__}"
-# A rate-limit wait up to this long is slept here; a longer one goes back to the caller,
-# which records the job as retrying instead of holding a worker.
+# A pacing wait up to this long is slept here; a longer one (the account is held back after
+# a rate-limit answer) goes back to the caller, which records the job as retrying instead of
+# holding a worker.
 MAX_INLINE_WAIT = 60.0
 # Backoff between retries, before scaling by `retry_wait`: 1, 2, 4, ... capped.
 MAX_BACKOFF = 30.0
 
 # The request never reached the server: safe to send again, even media_publish (§5.2).
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_USAGE_HEADERS = ("x-app-usage", "x-business-use-case-usage")
 
 Retry = Callable[[BaseException], bool]
 
@@ -68,14 +73,12 @@ class _NotSent(errors.Transient):
 
 
 def retry_safe(failure: BaseException) -> bool:
-    """Reads and container creation: transient failures and short rate limits."""
-    if isinstance(failure, errors.RateLimited):
-        return (failure.retry_after or 0.0) <= MAX_INLINE_WAIT
+    """Reads and container creation: transient failures (never a rate limit)."""
     return isinstance(failure, errors.Transient)
 
 
 def retry_not_sent(failure: BaseException) -> bool:
-    """media_publish: only a request that never left."""
+    """media_publish and comments: only a request that never left."""
     return isinstance(failure, _NotSent)
 
 
@@ -84,8 +87,8 @@ class Session:
     httpx.Client is injected (and closed by whoever made it).
 
     `max_retries` is the number of retries after the first attempt; the wait before retry n
-    is `retry_wait * 2**(n-1)` seconds (capped), or Meta's Retry-After /
-    estimated_time_to_regain_access when throttled.
+    is `retry_wait * 2**(n-1)` seconds (capped). `pacer` is the account's (shared by its
+    clients); None: calls are not paced.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Session:
         clock: Clock = system_clock,
         retry_wait: float = 1.0,
         max_retries: int = 3,
+        pacer: usage.Pacer | None = None,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
@@ -113,6 +117,7 @@ class Session:
         self._clock = clock
         self._retry_wait = retry_wait
         self._max_retries = max_retries
+        self._pacer = pacer
 
     def __repr__(self) -> str:  # no token, ever
         return f"Session(base_url={self.base_url!r})"
@@ -154,9 +159,6 @@ class Session:
         return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, errors.RateLimited) and failure.retry_after is not None:
-            return failure.retry_after  # Meta's own figure: never scaled down
         backoff: float = min(2.0 ** (state.attempt_number - 1), MAX_BACKOFF)
         return backoff * self._retry_wait
 
@@ -184,8 +186,10 @@ class Session:
         container_id: str | None,
         expect: str | None,
     ) -> dict[str, Any]:
-        """One HTTP attempt. Return the JSON object, or raise the classified ApiError."""
+        """One HTTP attempt, after the pacer's wait. Return the JSON object, or raise the
+        classified ApiError."""
         endpoint = f"{self._path_prefix}/{self._api_version}{path}"
+        self._pace(step, container_id)
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         started = self._clock()
         try:
@@ -208,7 +212,9 @@ class Session:
                 hint="Check the account's base_url and ig_user_id in config.yaml.",
             ) from exc
 
-        usage = _usage(response.headers)
+        if self._pacer is not None:
+            self._pacer.answered(response.headers)
+        usage_seen = usage.parsed(response.headers)
         body = _json(response)
         if (
             response.is_success
@@ -217,7 +223,9 @@ class Session:
             # {"id": null} is no answer: on media_publish it must reach reconciliation.
             and (expect is None or body.get(expect) not in (None, ""))
         ):
-            self._record(method, endpoint, started, step, status=response.status_code, usage=usage)
+            self._record(
+                method, endpoint, started, step, status=response.status_code, usage=usage_seen
+            )
             return body
         failure = graph_errors.classify(
             http_status=response.status_code,
@@ -233,9 +241,31 @@ class Session:
             step,
             status=response.status_code,
             error=_error_tag(failure),
-            usage=usage,
+            usage=usage_seen,
         )
+        if isinstance(failure, errors.RateLimited) and self._pacer is not None:
+            wait = failure.retry_after or graph_errors.DEFAULT_RATE_LIMIT_WAIT
+            self._pacer.hold(self._clock() + timedelta(seconds=wait))
         raise failure
+
+    def _pace(self, step: str, container_id: str | None) -> None:
+        """Wait as the account's pacer says; raise RateLimited (nothing sent) when the
+        account is held back for longer than MAX_INLINE_WAIT."""
+        if self._pacer is None:
+            return
+        wait = self._pacer.reserve(self._clock(), MAX_INLINE_WAIT)
+        if wait > MAX_INLINE_WAIT:
+            raise errors.RateLimited(
+                "not sent: Meta throttled this account a moment ago",
+                step=step,
+                container_id=container_id,
+                retry_after=wait,
+                hint="publisher waits until Meta said access is back; calls made while "
+                "throttled extend the block.",
+            )
+        if wait > 0:
+            log.debug("pacing: waiting %.1f s before the next call (usage high)", wait)
+            self._sleep(wait)
 
     def _record(
         self,
@@ -298,9 +328,9 @@ def _transport_error(
             hint="Check the account's base_url in config.yaml.",
             **fields,
         )
-    if step == graph_errors.PUBLISH_STEP:
+    if step in graph_errors.AMBIGUOUS_STEPS:
         return errors.Ambiguous(
-            f"{name} after sending {endpoint}", hint=graph_errors.AMBIGUOUS_HINT, **fields
+            f"{name} after sending {endpoint}", hint=graph_errors.ambiguous_hint(step), **fields
         )
     return errors.Transient(
         f"{name} during {endpoint}",
@@ -315,18 +345,6 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except (ValueError, RecursionError):  # not JSON (a proxy's HTML page), or nested too deep
         return None
-
-
-def _usage(headers: httpx.Headers) -> dict[str, Any] | None:
-    usage: dict[str, Any] = {}
-    for name in _USAGE_HEADERS:
-        raw = headers.get(name)
-        if raw:
-            try:
-                usage[name] = json.loads(raw)
-            except ValueError:
-                log.debug("unparsable %s header ignored", name)
-    return usage or None
 
 
 def _error_tag(failure: errors.ApiError) -> str:

@@ -62,6 +62,17 @@ def of_transition(before: Job | None, after: Job, at: datetime) -> Change | None
     `published` is told once the permalink is known: the store records the media id first
     and the permalink a moment later (README "Exactly once"), and the message should carry
     the link."""
+    comment_failed = before is not None and not before.comment_error and after.comment_error
+    if after.state is State.PUBLISHED and comment_failed:
+        # the post is out, its first comment failed for good
+        return Change(
+            event=Event.FAILED,
+            account=after.account,
+            at=at,
+            draft=after.draft,
+            error=after.error or after.comment_error,
+            permalink=after.permalink,
+        )
     if after.state is State.PUBLISHED:
         if after.permalink is None:
             return None

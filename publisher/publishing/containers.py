@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from publisher import drafts, durations
 from publisher.drafts import Draft
@@ -25,7 +26,7 @@ from publisher.hosting.ratio import Fit
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
 from publisher.instagram import payloads
-from publisher.job import WAITING, Container, Job
+from publisher.job import WAITING, Container, Job, State
 from publisher.publishing import decisions, failpoints
 from publisher.publishing.progress import Progress, noop
 from publisher.publishing.runtime import Runtime
@@ -46,17 +47,24 @@ def prepare(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop
     reusing the ones already made for this version of the draft; return the job.
 
     This is the daemon's prepare-ahead: it does not change the job's state and never raises
-    an ApiError (the publish at the slot meets the same problem and records it). A job that
-    is not waiting (scheduled/retrying), that may have been published (publish_requested_at),
-    or that another worker of this process holds is returned unchanged.
+    an ApiError (the publish at the slot meets the same problem and records it). Its polling
+    stops at the job's time (slot or next attempt) if that comes first, so the publish is
+    not kept waiting behind a poll a minute apart: it takes over the same containers. A job
+    that is not waiting (scheduled/retrying), that may have been published
+    (publish_requested_at), or that another worker of this process holds is returned
+    unchanged.
     """
     job = rt.job(job_id)
     if job.state not in WAITING or job.publish_requested_at:
         return job
     if not rt.claim(job_id):
         return job
+    due = job.next_attempt_at if job.state is State.RETRYING else job.scheduled_for
+    until = due if due is not None and due > rt.clock() else None
     try:
-        with_one_rebuild(rt, job_id, progress, lambda: ready(rt, job_id, draft, progress))
+        with_one_rebuild(
+            rt, job_id, progress, lambda: ready(rt, job_id, draft, progress, until=until)
+        )
     except ApiError as exc:
         log.warning("%s: preparing failed, publishing will try again: %s", draft.rel, exc)
         progress(f"preparing failed: {exc.describe()}")
@@ -82,18 +90,21 @@ def with_one_rebuild(
         return step()
 
 
-def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Container:
+def ready(
+    rt: Runtime, job_id: str, draft: Draft, progress: Progress, *, until: datetime | None = None
+) -> Container:
     """Given a claimed job and its draft, reuse the live containers of this version of the
-    draft, create what is missing and wait until all are FINISHED; return the container
-    media_publish takes (single or carousel parent). Raise what the API raised,
-    ContainerPublished if a reused one is already PUBLISHED."""
+    draft, create what is missing and wait until all are FINISHED (polling no later than
+    `until`, when given); return the container media_publish takes (single or carousel
+    parent). Raise what the API raised, ContainerPublished if a reused one is already
+    PUBLISHED, Transient if still processing at poll_timeout or `until`."""
     job = rt.job(job_id)
     client = rt.client(draft.account, job_id)
     live = decisions.live_containers(job, draft.fingerprint, rt.clock())
     top_role = "parent" if draft.type == "carousel" else "single"
     top = live.get((top_role, None))
     if top is not None:
-        _wait_finished(rt, client, job_id, [top], progress)
+        _wait_finished(rt, client, job_id, [top], progress, until=until)
         return top
 
     feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
@@ -105,7 +116,7 @@ def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Contain
         single = _create(
             rt, client, job_id, draft, items[0], role="single", item=0, progress=progress
         )
-        _wait_finished(rt, client, job_id, [single], progress)
+        _wait_finished(rt, client, job_id, [single], progress, until=until)
         return single
 
     children = [
@@ -113,10 +124,10 @@ def ready(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Contain
         or _create(rt, client, job_id, draft, params, role="child", item=index, progress=progress)
         for index, params in enumerate(items)
     ]
-    _wait_finished(rt, client, job_id, children, progress)
+    _wait_finished(rt, client, job_id, children, progress, until=until)
     params = payloads.with_children(parent, [child.id for child in children])
     top = _create(rt, client, job_id, draft, params, role="parent", item=None, progress=progress)
-    _wait_finished(rt, client, job_id, [top], progress)
+    _wait_finished(rt, client, job_id, [top], progress, until=until)
     return top
 
 
@@ -193,6 +204,8 @@ def _wait_finished(
     job_id: str,
     containers: Sequence[Container],
     progress: Progress,
+    *,
+    until: datetime | None,
 ) -> None:
     """Return once every container is FINISHED; they are polled together (carousel children
     process in parallel at Meta). Raise what ERROR/EXPIRED means (Meta's status text kept),
@@ -201,7 +214,7 @@ def _wait_finished(
     pending = [container for container in containers if container.status_code != "FINISHED"]
     if not pending:
         return
-    statuses = poll(rt, client, job_id, pending, progress)
+    statuses = poll(rt, client, job_id, pending, progress, until=until)
     for container in pending:
         status = statuses.get(container.id)
         code = status.status_code if status is not None else "IN_PROGRESS"
@@ -227,14 +240,20 @@ def poll(
     job_id: str,
     containers: Sequence[Container],
     progress: Progress,
+    *,
+    until: datetime | None = None,
 ) -> dict[str, graph.ContainerStatus]:
     """Check the containers' statuses (waits from `poll_delays`, all of them each round)
     until none is IN_PROGRESS, or one is ERROR/EXPIRED/PUBLISHED (that ends it at once);
     return the last status of each container no longer IN_PROGRESS, recorded on the job.
-    Raise Transient at poll_timeout: the containers stay valid, so the next attempt polls
-    them again instead of rebuilding."""
+    Raise Transient at poll_timeout, or at `until` if sooner (the last check is made then):
+    the containers stay valid, so the next attempt polls them again instead of
+    rebuilding."""
     settings = rt.config.publishing
     deadline = rt.clock() + settings.poll_timeout
+    cut_short = False
+    if until is not None and until < deadline:
+        deadline, cut_short = until, True
     last = {container.id: container.status_code for container in containers}
     done: dict[str, graph.ContainerStatus] = {}
     for delay in decisions.poll_delays(settings.poll_interval.total_seconds()):
@@ -254,6 +273,13 @@ def poll(
             return done
         which = "" if len(last) == 1 else f" {len(waiting)} of {len(last)} containers"
         progress(f"processing…{which} (IN_PROGRESS)")
+        if rt.clock() >= deadline and cut_short:
+            raise Transient(
+                "container still IN_PROGRESS at the time to publish",
+                step="poll",
+                container_id=waiting[0],
+                hint="the publish goes on polling the same container.",
+            )
         if rt.clock() >= deadline:
             raise Transient(
                 f"container still IN_PROGRESS after {durations.format(settings.poll_timeout)}",

@@ -5,8 +5,10 @@
     retry_delay       the backoff before the next attempt
     after_failure     the job's next state after an attempt failed
     quota_retry_at    when to look at a used-up publishing quota again
+    throttle_retry_at when to try again after Meta throttled the account
     settle_time       how long a media_publish may still change its mind
     matching_media    which of the account's posts could be the job's (reconciliation)
+    own_comment       which of a post's comments is the job's first comment
 
 `containers`, `flow` and `reconcile` call them; nothing here reads a clock or the network.
 """
@@ -17,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from publisher import drafts
+from publisher.drafts import captions
 from publisher.errors import ApiError, AuthFailed, Permanent
 from publisher.instagram import client as graph
 from publisher.instagram import session
@@ -27,26 +29,37 @@ from publisher.job import Container, Job, State
 DEAD = frozenset({"ERROR", "EXPIRED", "PUBLISHED"})
 # Containers expire 24 h after creation; one older than this is not worth reusing.
 CONTAINER_REUSE_AGE = timedelta(hours=23)
-MAX_POLL_DELAY = 30.0
+MAX_POLL_DELAY = 30.0  # during the first minute of polling
+FIRST_MINUTE = 60.0
+POLL_EVERY_MINUTE = 60.0  # after it
 # Reconciliation: accept a post timestamp this much before our clock said we asked (our
 # clock and Meta's disagree a little).
 CLOCK_SKEW = timedelta(minutes=1)
 # Waiting for a quota window: look again at least this often, but not more than this often.
 QUOTA_RECHECK_MAX = timedelta(hours=1)
 QUOTA_RECHECK_MIN = timedelta(minutes=5)
+# Throttled: never back sooner than this (Meta: calls made while throttled extend the block).
+THROTTLE_WAIT_MIN = timedelta(minutes=1)
 
 
 def poll_delays(poll_interval: float) -> Iterator[float]:
     """Given the configured poll interval (seconds), yield the waits before each status
     check: about a second first (images are usually ready by then), then the interval,
-    growing by half each time up to 30 s (Meta asks for gentle polling; videos take
-    minutes)."""
+    growing by half each time up to 30 s; once the first minute has gone by, a minute
+    (Meta: "querying a container's status once per minute" [CP]; videos take minutes)."""
     cap = min(max(poll_interval, 0.0), MAX_POLL_DELAY)
-    yield min(1.0, cap)
+    delay = min(1.0, cap)
+    waited = 0.0
+    yield delay
+    waited += delay
     delay = cap
     while True:
+        if waited >= FIRST_MINUTE:
+            delay = POLL_EVERY_MINUTE
         yield delay
-        delay = min(delay * 1.5, MAX_POLL_DELAY) if delay > 0 else 0.0
+        waited += delay
+        if delay < POLL_EVERY_MINUTE:
+            delay = min(delay * 1.5, MAX_POLL_DELAY)
 
 
 def live_containers(
@@ -91,6 +104,13 @@ def quota_retry_at(now: datetime, published: Sequence[datetime], duration: timed
     return min(max(candidate, now + QUOTA_RECHECK_MIN), now + QUOTA_RECHECK_MAX)
 
 
+def throttle_retry_at(now: datetime, retry_after: float | None) -> datetime:
+    """When to try again after a rate-limit answer: when Meta said access is back
+    (Retry-After, estimated_time_to_regain_access), at least THROTTLE_WAIT_MIN from now."""
+    wait = timedelta(seconds=retry_after or 0.0)
+    return now + max(wait, THROTTLE_WAIT_MIN)
+
+
 def after_failure(
     exc: ApiError, *, attempts: int, max_attempts: int, backoff: timedelta, now: datetime
 ) -> tuple[State, datetime | None]:
@@ -115,8 +135,9 @@ def matching_media(
     items: Sequence[Mapping[str, Any]], caption_hash: str | None, requested_at: datetime
 ) -> list[Mapping[str, Any]]:
     """Given the account's recent media, the job's caption hash and when publishing was
-    requested, return the posts that could be ours: same caption (NFC, stripped) and a
-    timestamp no earlier than the request (less the clock skew allowance)."""
+    requested, return the posts that could be ours: the same caption as Meta reads it back
+    (`captions.matches`: without "@", NFC, stripped) and a timestamp no earlier than the
+    request (less the clock skew allowance)."""
     earliest = requested_at - CLOCK_SKEW
     found = []
     for item in items:
@@ -125,7 +146,34 @@ def matching_media(
             continue
         caption = item.get("caption")
         text = caption if isinstance(caption, str) else ""
-        if caption_hash is not None and drafts.caption_hash(text) != caption_hash:
+        if caption_hash is not None and not captions.matches(text, caption_hash):
             continue
         found.append(item)
     return found
+
+
+def own_comment(
+    items: Sequence[Mapping[str, Any]], username: str | None, text: str, requested_at: datetime
+) -> Mapping[str, Any] | None:
+    """Given a post's comments (id, text, username, timestamp), the account's username, the
+    first comment's text and when it was first asked for, return the account's own comment
+    with that text made since then (less the clock skew allowance), the oldest if several;
+    None when there is none. Texts compare like captions (`captions.comparable`). Without a
+    username nothing is the account's (never a guess)."""
+    if not username:
+        return None
+    earliest = requested_at - CLOCK_SKEW
+    wanted = captions.comparable(text)
+    found = []
+    for item in items:
+        made = graph.parse_timestamp(item.get("timestamp"))
+        body = item.get("text")
+        if (
+            made is not None
+            and made >= earliest
+            and item.get("username") == username
+            and isinstance(body, str)
+            and captions.comparable(body) == wanted
+        ):
+            found.append((made, item))
+    return min(found, key=lambda pair: pair[0])[1] if found else None

@@ -3,10 +3,12 @@
     publish    claim the job, reconcile if a publish may be in flight, check the quota,
                make the containers ready, record `publish_requested_at` (durable), POST
                media_publish, record `media_id` + published (durable), then the permalink
-               (best effort), then the draft's status block
+               (best effort), the first comment (`publishing.comments`, exactly once, never
+               a failure of the post), then the draft's status block
     reconcile  a job with `publish_requested_at` and no `media_id`: settle it through the
                container (`publishing.reconcile`), then publish if nothing went out
-    complete   a published job whose permalink or status block write-back was cut short
+    complete   a published job whose permalink, first comment or status block write-back
+               was cut short
 
 The containers are `publishing.containers`' (each id recorded right after it is created),
 the decisions `publishing.decisions`' (pure), the quota `publishing.quota`'s. The
@@ -19,7 +21,9 @@ So a job found in state `publishing` that this process does not claim was left b
 process: it is claimed again, and reconciled first if it had asked to publish.
 
 Attempts: `attempts` counts attempts that reached Instagram's container work. A quota wait
-does not count (nothing was tried: the job waits for the window, SPEC "it does not fail").
+does not count (nothing was tried: the job waits for the window, SPEC "it does not fail"),
+nor does a wait because Meta throttled the account (a rate-limit answer is not retried on
+the spot: the job is `retrying` until the time Meta gave).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from publisher.errors import (
 )
 from publisher.instagram import client as graph
 from publisher.job import FINAL, QUEUED, Container, Job, State
-from publisher.publishing import containers, decisions, failpoints, quota
+from publisher.publishing import comments, containers, decisions, failpoints, quota
 from publisher.publishing import reconcile as reconciliation
 from publisher.publishing.progress import Progress, noop
 from publisher.publishing.runtime import Runtime
@@ -92,12 +96,14 @@ def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) ->
     changes: dict[str, Any] = {"next_attempt_at": None}
     if draft is not None and job.publish_requested_at is None:
         # While a publish may be in flight the job keeps the caption it was sent with:
-        # reconciliation recognises the post by it.
+        # reconciliation recognises the post by it. The first comment is kept from then on
+        # too: after the post, it is the job's, whatever becomes of the draft.
         changes.update(
             account=draft.account,
             type=draft.type,
             fingerprint=draft.fingerprint,
             caption_hash=draft.caption_hash,
+            first_comment=draft.first_comment,
         )
     note = "claimed again after an interrupted run" if job.state is State.PUBLISHING else ""
     claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes)
@@ -114,7 +120,7 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
     attempts_before = job.attempts
     try:
         job = _flow(rt, job.id, draft, progress)
-    except QuotaExhausted as exc:
+    except (QuotaExhausted, RateLimited) as exc:
         job = quota.wait(rt, job.id, exc, attempts_before, progress)
     except ApiError as exc:
         job = _failed_attempt(rt, job.id, exc, progress)
@@ -139,6 +145,7 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
         if draft is not None:
             _write_back(rt, job, draft)
         raise
+    job = comments.first(rt, job.id, progress)
     if draft is not None:
         _write_back(rt, job, draft, final=True)
     return job
@@ -275,14 +282,16 @@ def _failed_attempt(rt: Runtime, job_id: str, exc: ApiError, progress: Progress)
 
 def complete(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progress = noop) -> Job:
     """Given a published job (say, after a crash between recording the media id and the
-    write-back), read the permalink if it is missing (best effort) and write the status
-    block into the draft; return the job. Other jobs are returned unchanged."""
+    write-back), read the permalink if it is missing (best effort), make the first comment
+    if it is pending (after looking whether an interrupted request made it), and write the
+    status block into the draft; return the job. Other jobs are returned unchanged."""
     job = rt.job(job_id)
     if job.state is not State.PUBLISHED or not rt.claim(job_id):
         return job
     try:
         if job.permalink is None:
             job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
+        job = comments.first(rt, job_id, progress)
         if draft is not None:
             _write_back(rt, job, draft, final=True)
         return job

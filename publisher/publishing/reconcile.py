@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from publisher.errors import ApiError, AuthFailed, Permanent
+from publisher.errors import ApiError, AuthFailed, Permanent, RateLimited
 from publisher.instagram import client as graph
 from publisher.job import Container, Job, State
 from publisher.publishing import containers, decisions
@@ -73,12 +73,17 @@ def settle(rt: Runtime, job: Job, progress: Progress) -> Job | None:
 
 def _check_later(rt: Runtime, job: Job, exc: ApiError, progress: Progress) -> Job:
     """The container could not be read: try again later (never publish blind), and after
-    the configured attempts leave it unconfirmed for a human."""
-    attempts = rt.job(job.id).attempts + 1
+    the configured attempts leave it unconfirmed for a human. Meta throttling the account
+    costs no attempt: the job waits for the time Meta gave."""
     settings = rt.config.publishing
-    if isinstance(exc, Permanent) or attempts >= settings.attempts:
-        return _unconfirmed(rt, job, f"it could not be checked ({exc.describe()})", progress)
-    when = rt.clock() + decisions.retry_delay(settings.backoff, attempts, exc.retry_after)
+    if isinstance(exc, RateLimited):
+        attempts = rt.job(job.id).attempts
+        when = decisions.throttle_retry_at(rt.clock(), exc.retry_after)
+    else:
+        attempts = rt.job(job.id).attempts + 1
+        if isinstance(exc, Permanent) or attempts >= settings.attempts:
+            return _unconfirmed(rt, job, f"it could not be checked ({exc.describe()})", progress)
+        when = rt.clock() + decisions.retry_delay(settings.backoff, attempts, exc.retry_after)
     error = (
         f"could not check whether the post went out: {exc.describe()}; publisher checks "
         f"again at {rt.local(when)} and does not publish before it knows"
@@ -96,8 +101,17 @@ def _find_post(
     request, or leave the job unconfirmed. Never a guess, never a second publish."""
     assert job.publish_requested_at is not None
     since = job.publish_requested_at - LISTING_MARGIN
+    stories = job.type == "story"
+    if stories and not client.lists_stories:
+        return _unconfirmed(
+            rt,
+            job,
+            "its story cannot be looked up: with Instagram Login Meta offers no way to list "
+            "an account's stories (GET /stories is documented for Facebook Login only)",
+            progress,
+        )
     try:
-        items = client.recent_media(since, stories=job.type == "story")
+        items = client.recent_media(since, stories=stories)
     except ApiError as exc:
         return _unconfirmed(
             rt, job, f"its post could not be looked up ({exc.describe()})", progress
@@ -138,10 +152,17 @@ def _find_post(
 def _unconfirmed(rt: Runtime, job: Job, why: str, progress: Progress) -> Job:
     container = job.parent_container()
     which = f"container {container.id}" if container else "the container"
+    if job.type == "story":
+        look = (
+            "Look at the account's story in the Instagram app (a story shows for 24 hours "
+            "after it went out): if it is there, nothing needs doing"
+        )
+    else:
+        look = "Look at the account's profile: if the post is there, nothing needs doing"
     error = (
-        f"Instagram may have published this draft ({which}), but {why}. Look at the "
-        "account's profile: if the post is there, nothing needs doing; if it is not, copy "
-        "the draft to a new file to publish it. publisher will not publish this one again."
+        f"Instagram may have published this draft ({which}), but {why}. {look}; if it is "
+        "not, copy the draft to a new file to publish it. publisher will not publish this "
+        "one again."
     )
     progress(error)
     log.warning("job %s unconfirmed: %s", job.id, error)

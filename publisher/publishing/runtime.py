@@ -5,12 +5,13 @@ host, and one Graph API client per account.
 `publishing` only ever receives a `Runtime`. It owns resources (the store lock, an httpx
 client, up to two loopback servers), so it is a class with `close()`.
 
-Besides the wiring it keeps the two bits of in-process state the publish flow shares between
+Besides the wiring it keeps the bits of in-process state the publish flow shares between
 threads: which jobs this process is working on right now (`claim`/`release`: with the store
-lock, a job in state `publishing` that nobody here claims was left by a dead process), and a
-short cache of each account's publishing quota. It also gives the flow's steps three
-shortcuts: `job` (the stored job), `transition` (a state change that always applies) and
-`local` (a moment in the configured time zone, for sentences).
+lock, a job in state `publishing` that nobody here claims was left by a dead process), a
+short cache of each account's publishing quota, and each account's call pacing
+(`instagram.usage.Pacer`: every client of an account slows down together). It also gives the
+flow's steps three shortcuts: `job` (the stored job), `transition` (a state change that
+always applies) and `local` (a moment in the configured time zone, for sentences).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from publisher.config import Config, tokens
 from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError
 from publisher.hosting import convert, mediahost
 from publisher.instagram import client as graph
-from publisher.instagram import session
+from publisher.instagram import session, usage
 from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
 from publisher.sandbox.server import SandboxServer
@@ -110,6 +111,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
         self._quota: dict[str, _Cached] = {}
+        self._pacers: dict[str, usage.Pacer] = {}
         _register_tokens(config)
         # Every durable change of a job's state is told to the notifier, which sends off
         # this thread (never delaying a publish); a reload swaps it for a new one.
@@ -176,6 +178,7 @@ class Runtime:
         is recorded on that job (endpoint, status, duration, usage headers)."""
         with self._lock:
             config, sandbox_url = self.config, self.sandbox_url
+            pacer = self._pacers.setdefault(account, usage.Pacer())
         spec = config.accounts[account]
         on_call = None
         if job_id is not None:
@@ -195,6 +198,7 @@ class Runtime:
             clock=self.clock,
             retry_wait=self.retry_wait,
             api=spec.api,
+            pacer=pacer,
         )
 
     def reload(self, config: Config) -> None:

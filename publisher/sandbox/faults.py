@@ -2,8 +2,10 @@
 
 A test flips them on the `Faults` object of an in-process `SandboxServer`, or through
 `POST /_sandbox/faults` with a JSON object of the same fields when the sandbox runs in another
-process. Counters (`lose_publish_responses`, `error_containers`, `expire_containers`) count
-down as the sandbox uses them up.
+process. Counters (`lose_publish_responses`, `lose_comment_responses`, `error_containers`,
+`expire_containers`, `rate_limited_calls`) count down as the sandbox uses them up. A few
+fields are settings rather than faults (`captions_without_at`, `usage_percent`,
+`refresh_min_age_s`); `reset` puts them back to their defaults too.
 """
 
 from __future__ import annotations
@@ -42,6 +44,26 @@ class Faults:
     invalid_token: bool = False
     # Seconds added before every Graph answer (benchmarks).
     latency_s: float = 0.0
+    # Captions read back without the "@" of their mentions, as Meta answers an app user
+    # without an admin-equivalent role on the app (IG Media reference, `caption`).
+    captions_without_at: bool = False
+    # The usage figure (%) of the X-App-Usage and X-Business-Use-Case-Usage headers sent
+    # with every Graph answer (80 and more: publisher spaces its calls out).
+    usage_percent: int = 1
+    # The next N Graph calls are refused as throttled, with code `rate_limit_code` (4 app,
+    # 17 user, 32 page, 613 custom, 80002 Instagram BUC) and usage headers at 100 % that
+    # say access is back in `rate_limit_regain_minutes`. Nothing is done for them.
+    rate_limited_calls: int = 0
+    rate_limit_code: int = 4
+    rate_limit_regain_minutes: int = 1
+    # The next N comment POSTs COMMIT the comment, then lose the answer (as
+    # `lose_publish_with` says: the connection dropped, or a bare 502).
+    lose_comment_responses: int = 0
+    # Every comment POST is refused with code 10, as when the token lacks the comments
+    # permission (instagram_business_manage_comments / instagram_manage_comments).
+    refuse_comments: bool = False
+    # /refresh_access_token refuses a token younger than this (Meta: 24 hours).
+    refresh_min_age_s: int = 86400
 
 
 def to_json(faults: Faults) -> dict[str, Any]:

@@ -13,7 +13,6 @@ published, EXPIRED 24 h after creation if never published.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from publisher.clock import Clock
-from publisher.sandbox import meta_errors, params, views
+from publisher.sandbox import comments, meta_errors, params, tokens, views
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.fetch import Fetcher
 from publisher.sandbox.views import ERROR, EXPIRED, FINISHED, IN_PROGRESS, PUBLISHED
@@ -32,10 +31,8 @@ from publisher.sandbox.world import Account, Container, Post, World, post_for
 CONTAINER_LIFETIME = timedelta(hours=24)
 QUOTA_WINDOW = timedelta(hours=24)
 STORY_LIFETIME = timedelta(hours=24)
-TOKEN_LIFETIME = timedelta(days=60)
 VIDEO_EXTRA_POLLS = 2
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 25, 100
-SCOPES = ("instagram_business_basic", "instagram_business_content_publish")
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,14 @@ class PublishAnswer:
     delay_s: float
 
 
-def token_key(token: str) -> str:
-    """A token's fingerprint: the sandbox remembers which account a token used, never it."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class CommentAnswer:
+    """A comment POST's answer: `lose` as for PublishAnswer; `refuse` an error to answer
+    AFTER the comment was made (a `fields` parameter on the write: LESSONS.md)."""
+
+    body: dict[str, Any]
+    lose: str | None
+    refuse: meta_errors.GraphError | None
 
 
 class Graph:
@@ -69,9 +71,8 @@ class Graph:
         self._fetcher = fetcher
         self._lock = threading.RLock()
         self._world = World(state_path)
-        # Memory only: token fingerprint -> the account it last used, and when it was seen.
+        # Memory only: token fingerprint -> the account it last used.
         self._token_account: dict[str, str] = {}
-        self._token_seen: dict[str, datetime] = {}
 
     # --- for tests and the control endpoints ----------------------------------------------
 
@@ -88,7 +89,6 @@ class Graph:
             self._world.clear()
             self._world.save()
             self._token_account.clear()
-            self._token_seen.clear()
 
     # --- endpoints ------------------------------------------------------------------------
 
@@ -264,10 +264,7 @@ class Graph:
         one. `id` is app-scoped (not the Instagram user id), as with Instagram Login."""
         names = views.fields_of(query, views.USER_FIELDS, "User") or ["id"]
         with self._lock:
-            ig_user_id = self._token_account.get(key)
-            if ig_user_id is None and self._world.accounts:
-                oldest = min(self._world.accounts.values(), key=lambda a: a.created_at)
-                ig_user_id = oldest.ig_user_id
+            ig_user_id = self._token_user(key)
             if ig_user_id is None:
                 ig_user_id = "17841" + str(int(key[:16], 16) % 10**12).zfill(12)
             account = self._account(ig_user_id, key)
@@ -278,21 +275,63 @@ class Graph:
 
     def debug_token(self, key: str) -> dict[str, Any]:
         """GET /debug_token (sandbox only): the token's validity and a 60-day expiry counted
-        from when this sandbox first saw it."""
+        from when this sandbox first saw it (or issued it)."""
         with self._lock:
-            seen = self._token_seen.setdefault(key, self._clock())
-            return {
-                "data": {
-                    "app_id": "sandbox",
-                    "type": "USER",
-                    "application": "publisher sandbox",
-                    "is_valid": True,
-                    "issued_at": int(seen.timestamp()),
-                    "expires_at": int((seen + TOKEN_LIFETIME).timestamp()),
-                    "scopes": list(SCOPES),
-                    "user_id": self._token_account.get(key),
-                }
-            }
+            answer = tokens.debug(self._world, key, self._clock(), self._token_account.get(key))
+            self._world.save()
+            return answer
+
+    def check_key(self, key: str) -> None:
+        """Raise GraphError (190) if the token was replaced by a refresh."""
+        with self._lock:
+            tokens.check(self._world, key)
+
+    def issued(self, key: str) -> bool:
+        """True when this sandbox issued the token (a refresh)."""
+        with self._lock:
+            return tokens.issued_here(self._world, key)
+
+    def refresh_token(self, key: str) -> dict[str, Any]:
+        """GET /refresh_access_token: a new token for the one whose fingerprint is `key`
+        (which stops working). Raise GraphError: 190 replaced, 100 too new."""
+        with self._lock:
+            token, new_key = tokens.refresh(
+                self._world, key, self._clock(), self.faults.refresh_min_age_s
+            )
+            account = self._token_account.get(key)
+            if account is not None:
+                self._token_account[new_key] = account
+            self._world.save()
+            return tokens.refresh_answer(token)
+
+    def comment(
+        self, media_id: str, form: Mapping[str, str], query: Mapping[str, str], key: str
+    ) -> CommentAnswer:
+        """POST /{ig-media-id}/comments message=... -> {"id": comment_id}, as the token's
+        account. The comment is saved before anyone hears of it; with `fields` sent along
+        it is made and then refused (what Meta did to one scheduler, LESSONS.md)."""
+        with self._lock:
+            author = self._author(key)
+            if self.faults.refuse_comments:
+                raise meta_errors.comment_permission()
+            comment = comments.create(self._world, media_id, form, author, self._clock())
+            self._world.save()  # durable before anyone hears of it
+            lose = None
+            if self.faults.lose_comment_responses > 0:
+                self.faults.lose_comment_responses -= 1
+                lose = self.faults.lose_publish_with
+            refuse = None
+            if "fields" in query or "fields" in form:
+                refuse = meta_errors.bad_parameter(
+                    "Unsupported request: fields cannot be requested when creating a comment"
+                )
+            return CommentAnswer({"id": comment.id}, lose, refuse)
+
+    def list_comments(self, media_id: str, query: Mapping[str, str], key: str) -> dict[str, Any]:
+        """GET /{ig-media-id}/comments: newest first, cursor paging."""
+        with self._lock:
+            self._author(key)
+            return comments.listing(self._world, media_id, query)
 
     # --- inside the lock ------------------------------------------------------------------
 
@@ -307,8 +346,23 @@ class Graph:
             self._world.accounts[ig_user_id] = account
             self._world.save()
         self._token_account[key] = ig_user_id
-        self._token_seen.setdefault(key, self._clock())
+        if tokens.seen(self._world, key, self._clock())[1]:
+            self._world.save()
         return account
+
+    def _token_user(self, key: str) -> str | None:
+        """The account a token speaks for: the one it used last, else the oldest one."""
+        ig_user_id = self._token_account.get(key)
+        if ig_user_id is None and self._world.accounts:
+            oldest = min(self._world.accounts.values(), key=lambda a: a.created_at)
+            ig_user_id = oldest.ig_user_id
+        return ig_user_id
+
+    def _author(self, key: str) -> Account:
+        ig_user_id = self._token_user(key)
+        if ig_user_id is None:
+            raise meta_errors.token_invalid()
+        return self._account(ig_user_id, key)
 
     def _status(self, container: Container, now: datetime) -> str:
         if container.media_id is not None:
@@ -352,7 +406,13 @@ class Graph:
 
     def _media_fields(self, post: Post, names: list[str]) -> dict[str, Any]:
         username = self._world.accounts[post.ig_user_id].username
-        return views.media_fields(post, username, names)
+        return views.media_fields(
+            post,
+            username,
+            names,
+            without_at=self.faults.captions_without_at,
+            comments_count=comments.count(self._world, post.id),
+        )
 
     def _user_fields(self, account: Account, names: list[str]) -> dict[str, Any]:
         media_count = sum(

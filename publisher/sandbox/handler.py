@@ -3,13 +3,17 @@ faults, control endpoints). `server.SandboxServer` owns one `GraphHTTPServer`.
 
 Graph routes (any `/vNN.N/` version prefix; `ig` is any run of digits, an account is made on
 first use): POST /{ig}/media, POST /{ig}/media_publish, GET /{id}, GET /{ig}/media,
-GET /{ig}/stories, GET /{ig}/content_publishing_limit, GET /me, GET /debug_token.
+GET /{ig}/stories, GET /{ig}/content_publishing_limit, GET /me, GET /debug_token,
+POST|GET /{media-id}/comments; and, unversioned like Meta's, GET /refresh_access_token.
 Control (no token, for tests that drive a sandbox in another process): GET|POST
 /_sandbox/faults, GET /_sandbox/posts, GET /_sandbox/publish_calls, POST /_sandbox/reset.
 
 Auth: `Authorization: Bearer <token>` (or `OAuth <token>`). A token in the query string or
-the body is refused, so our own client can never regress into putting it in a URL. One DEBUG
-log line per request (method, path without query, status); headers are never logged.
+the body is refused, so our own client can never regress into putting it in a URL; the one
+exception is /refresh_access_token, which Meta defines with `access_token=` in the query.
+One DEBUG log line per request (method, path without query, status); headers are never
+logged. Every Graph answer carries usage headers (`Faults.usage_percent`; 100 % with the
+wait when throttled).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from publisher.sandbox import faults as faults_module
 from publisher.sandbox import meta_errors
+from publisher.sandbox.faults import Faults
 from publisher.sandbox.meta_errors import GraphError
 
 if TYPE_CHECKING:
@@ -37,8 +42,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 _VERSION = re.compile(r"^v\d+\.\d+$")
 _DIGITS = re.compile(r"^\d+$")
-# Meta sends usage headers on every answer; the client records them (instagram-api.md §7.4).
-_APP_USAGE = json.dumps({"call_count": 1, "total_time": 1, "total_cputime": 1})
+_REFRESH_PATH = re.compile(r"^(/v\d+\.\d+)?/refresh_access_token$")
 
 
 class GraphHTTPServer(ThreadingHTTPServer):
@@ -138,15 +142,34 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(sandbox.faults.latency_s)
         try:
             form = self._form() if method == "POST" else {}
+            if method == "GET" and _REFRESH_PATH.match(path):
+                return self._refresh(query)
             if "access_token" in query or "access_token" in form:
                 raise meta_errors.token_in_url()
             key = sandbox.check_token(self.headers.get("Authorization", ""))
+            if sandbox.take_rate_limit():
+                raise meta_errors.rate_limited(
+                    sandbox.faults.rate_limit_code, sandbox.faults.rate_limit_regain_minutes
+                )
             if sandbox.roll_transient():
                 raise meta_errors.transient()
             return self._graph(method, path, query, form, key)
         except GraphError as error:
-            self._send_json(error.http_status, error.body())
+            self._send_error(error)
             return str(error.http_status)
+
+    def _refresh(self, query: dict[str, str]) -> str:
+        """GET /refresh_access_token?grant_type=ig_refresh_token&access_token=...: the one
+        request whose token is in the URL (Meta's definition)."""
+        if query.get("grant_type") != "ig_refresh_token":
+            raise meta_errors.bad_parameter("grant_type must be ig_refresh_token")
+        token = query.get("access_token", "").strip()
+        if not token:
+            raise meta_errors.token_missing()
+        sandbox = self.server.sandbox
+        key = sandbox.check_bare_token(token)
+        self._send_json(200, sandbox.graph.refresh_token(key))
+        return "200"
 
     def _graph(
         self, method: str, path: str, query: dict[str, str], form: dict[str, str], key: str
@@ -163,6 +186,12 @@ class Handler(BaseHTTPRequestHandler):
             answer = graph.debug_token(key)
         elif method == "GET" and len(rest) == 1 and _DIGITS.match(rest[0]):
             answer = graph.read_node(rest[0], query, key)
+        elif len(rest) == 2 and _DIGITS.match(rest[0]) and rest[1] == "comments":
+            if method == "POST":
+                return self._comment(rest[0], query, form, key)
+            if method != "GET":
+                raise meta_errors.unknown_path(method, path)
+            answer = graph.list_comments(rest[0], query, key)
         elif len(rest) == 2 and _DIGITS.match(rest[0]):
             ig_user_id, edge = rest
             if method == "POST" and edge == "media":
@@ -189,19 +218,36 @@ class Handler(BaseHTTPRequestHandler):
         answer = self.server.sandbox.graph.publish(ig_user_id, form, key)
         if answer.delay_s > 0:
             time.sleep(answer.delay_s)
-        if answer.lose == "drop":
-            # The post is committed; the client hears nothing (like a reset after the fact).
+        return self._lose(answer.lose) or self._ok(answer.body)
+
+    def _comment(self, media_id: str, query: dict[str, str], form: dict[str, str], key: str) -> str:
+        answer = self.server.sandbox.graph.comment(media_id, form, query, key)
+        lost = self._lose(answer.lose)
+        if lost:
+            return lost
+        if answer.refuse is not None:
+            self._send_error(answer.refuse)
+            return str(answer.refuse.http_status)
+        return self._ok(answer.body)
+
+    def _lose(self, how: str | None) -> str | None:
+        """Lose the answer of a write that was committed: "drop" (the client hears nothing,
+        like a reset after the fact) or "502"; return the log status, None to answer."""
+        if how == "drop":
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             return "dropped"
-        if answer.lose == "502":
+        if how == "502":
             self.close_connection = True
             self._send(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return "502"
-        self._send_json(200, answer.body)
+        return None
+
+    def _ok(self, body: dict[str, Any]) -> str:
+        self._send_json(200, body)
         return "200"
 
     def _control(self, method: str, path: str) -> str:
@@ -263,19 +309,44 @@ class Handler(BaseHTTPRequestHandler):
             raise meta_errors.bad_parameter("the body is not UTF-8") from exc
         return dict(parse_qsl(text, keep_blank_values=True))
 
-    def _send_json(self, status: int, body: Any) -> None:
-        self._send(status, json.dumps(body).encode("utf-8"), "application/json; charset=UTF-8")
+    def _send_error(self, error: GraphError) -> None:
+        self._send_json(error.http_status, error.body(), regain_minutes=error.regain_minutes)
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
+    def _send_json(self, status: int, body: Any, *, regain_minutes: int | None = None) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self._send(status, data, "application/json; charset=UTF-8", regain_minutes)
+
+    def _send(
+        self, status: int, data: bytes, content_type: str, regain_minutes: int | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-fb-trace-id", meta_errors.fbtrace_id())
-        self.send_header("X-App-Usage", _APP_USAGE)
+        for name, value in _usage_headers(self.server.sandbox.faults, regain_minutes).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+
+
+def _usage_headers(faults: Faults, regain_minutes: int | None) -> dict[str, str]:
+    """Meta's usage headers (instagram-api.md §7.4): `faults.usage_percent` of the app's and
+    the Instagram account's budgets, or 100 % and the wait when the call was throttled."""
+    percent = 100 if regain_minutes is not None else faults.usage_percent
+    app = {"call_count": percent, "total_time": max(percent // 2, 1), "total_cputime": 1}
+    entry = {
+        "type": "instagram",
+        "call_count": percent,
+        "total_cputime": 1,
+        "total_time": max(percent // 2, 1),
+        "estimated_time_to_regain_access": regain_minutes or 0,
+    }
+    return {
+        "X-App-Usage": json.dumps(app),
+        "X-Business-Use-Case-Usage": json.dumps({"sandbox": [entry]}),
+    }
 
 
 def _form_value(value: Any) -> str:

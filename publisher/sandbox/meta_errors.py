@@ -34,6 +34,7 @@ class GraphError(Exception):
         is_transient: bool = False,
         user_title: str | None = None,
         user_msg: str | None = None,
+        regain_minutes: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -44,6 +45,8 @@ class GraphError(Exception):
         self.is_transient = is_transient
         self.user_title = user_title
         self.user_msg = user_msg
+        # A throttling answer: its usage headers say 100 % and this wait (in minutes).
+        self.regain_minutes = regain_minutes
 
     def body(self) -> dict[str, Any]:
         """Return Meta's error body, with a new fbtrace_id."""
@@ -100,6 +103,15 @@ def token_in_url() -> GraphError:
     )
 
 
+def token_too_new(min_age_s: int) -> GraphError:
+    # Meta documents the condition (a token "at least 24 hours old") but not the answer.
+    hours = min_age_s / 3600
+    return GraphError(
+        100,
+        f"(#100) The access token cannot be refreshed yet: it must be at least {hours:g} hours old",
+    )
+
+
 # --- generic Graph errors -----------------------------------------------------------------
 
 
@@ -109,6 +121,28 @@ def transient() -> GraphError:
         "An unexpected error has occurred. Please retry your request later.",
         http_status=500,
         is_transient=True,
+    )
+
+
+_THROTTLE_MESSAGES = {
+    4: "Application request limit reached",
+    17: "User request limit reached",
+    32: "Page request limit reached",
+    613: "Calls to this api have exceeded the rate limit.",
+    80002: "There have been too many calls to this Instagram account. Wait a bit and try "
+    "again. For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+}
+
+
+def rate_limited(code: int, regain_minutes: int) -> GraphError:
+    """A throttling answer with Meta's code (4, 17, 32, 613, 80002...); the usage headers
+    sent with it say 100 % and `regain_minutes`."""
+    return GraphError(
+        code,
+        _THROTTLE_MESSAGES.get(code, "Calls to this api have exceeded the rate limit."),
+        is_transient=True,
+        regain_minutes=regain_minutes,
     )
 
 
@@ -291,3 +325,18 @@ def quota_reached() -> GraphError:
         user_msg="You reached maximum number of posts that is allowed to be published by "
         "Content Publishing API.",
     )
+
+
+# --- comments -----------------------------------------------------------------------------
+
+
+def comment_without_message() -> GraphError:
+    return bad_parameter("The parameter message is required")
+
+
+def comment_too_long(length: int) -> GraphError:
+    return bad_parameter(f"The comment is too long ({length} characters; at most 2200)")
+
+
+def comment_permission() -> GraphError:
+    return GraphError(10, "(#10) Application does not have permission for this action")

@@ -222,6 +222,18 @@ def _extras(form: Mapping[str, str], kind: str, item: bool, video: bool) -> dict
             raise meta_errors.bad_parameter("share_to_feed is only for media_type REELS")
         extras["share_to_feed"] = "true" if _flag(form, "share_to_feed") else "false"
 
+    audio_name = form.get("audio_name")
+    if audio_name is not None:
+        if kind != REELS:
+            raise meta_errors.bad_parameter("audio_name is only for media_type REELS")
+        extras["audio_name"] = audio_name
+
+    trial = form.get("trial_params")
+    if trial is not None:
+        if kind != REELS:
+            raise meta_errors.bad_parameter("trial_params is only for media_type REELS")
+        extras["trial_params"] = _graduation(trial)
+
     offset = form.get("thumb_offset")
     if offset is not None:
         if not video:
@@ -232,6 +244,20 @@ def _extras(form: Mapping[str, str], kind: str, item: bool, video: bool) -> dict
             )
         extras["thumb_offset"] = offset
     return extras
+
+
+def _graduation(text: str) -> str:
+    """trial_params: {"graduation_strategy": "MANUAL" | "SS_PERFORMANCE"} (§2.1)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise meta_errors.bad_parameter("trial_params must be a JSON object") from exc
+    strategy = value.get("graduation_strategy") if isinstance(value, dict) else None
+    if strategy not in ("MANUAL", "SS_PERFORMANCE"):
+        raise meta_errors.bad_parameter(
+            "trial_params.graduation_strategy must be MANUAL or SS_PERFORMANCE"
+        )
+    return text
 
 
 def _names(text: str) -> list[str]:

@@ -23,10 +23,10 @@ from typing import Any
 from publisher.clock import Clock, system_clock
 from publisher.hosting import httpserve
 from publisher.sandbox import faults as faults_module
-from publisher.sandbox import meta_errors
+from publisher.sandbox import meta_errors, tokens
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.fetch import Fetcher
-from publisher.sandbox.graph import Graph, token_key
+from publisher.sandbox.graph import Graph
 from publisher.sandbox.handler import GraphHTTPServer
 
 DEFAULT_PORT = 8766
@@ -45,10 +45,15 @@ class SandboxServer:
         faults: Faults | None = None,
         token: str | None = None,
         fetch_media: bool = True,
+        captions_without_at: bool = False,
         clock: Clock = system_clock,
     ) -> None:
         self._address = (host, port)
         self._faults = faults if faults is not None else Faults()
+        if captions_without_at:
+            # Like Meta for an app user without an admin role; a fault like the others, so
+            # `reset()` turns it off too.
+            self._faults.captions_without_at = True
         self._token = token
         self._clock = clock
         self._fetcher = Fetcher() if fetch_media else None
@@ -133,11 +138,27 @@ class SandboxServer:
         token = token.strip()
         if scheme.lower() not in ("bearer", "oauth") or not token:
             raise meta_errors.token_missing()
-        if self._token is not None and token != self._token:
+        return self.check_bare_token(token)
+
+    def check_bare_token(self, token: str) -> str:
+        """Given a token (from the header, or the query of /refresh_access_token), return
+        its fingerprint. Raise GraphError (190) if it is not the sandbox's `token` nor one
+        it issued, if a refresh replaced it, or if the `invalid_token` fault is on."""
+        key = tokens.key(token)
+        if self._token is not None and token != self._token and not self.graph.issued(key):
             raise meta_errors.token_invalid()
         if self._faults.invalid_token:
             raise meta_errors.token_expired(self._clock())
-        return token_key(token)
+        self.graph.check_key(key)
+        return key
+
+    def take_rate_limit(self) -> bool:
+        """True when the `rate_limited_calls` fault picks this call (one fewer left)."""
+        with self._random_lock:
+            if self._faults.rate_limited_calls <= 0:
+                return False
+            self._faults.rate_limited_calls -= 1
+            return True
 
     def roll_transient(self) -> bool:
         """True when the transient 5xx fault picks this request (seeded, repeatable)."""
@@ -156,6 +177,7 @@ def serve_forever(
     token: str | None = None,
     faults: Faults | None = None,
     fetch_media: bool = True,
+    captions_without_at: bool = False,
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Run a sandbox until SIGTERM or Ctrl-C (for `publisher sandbox`). `announce` receives
@@ -167,6 +189,7 @@ def serve_forever(
         faults=faults,
         token=token,
         fetch_media=fetch_media,
+        captions_without_at=captions_without_at,
     )
     stopping = threading.Event()
     previous: Any = None
@@ -201,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 = any free)")
     parser.add_argument("--state", type=Path, default=None, help="keep the state in FILE")
     parser.add_argument("--no-fetch", action="store_true", help="do not download media URLs")
+    parser.add_argument(
+        "--captions-without-at",
+        action="store_true",
+        help='read captions back without the "@" of mentions, as Meta does for most app users',
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -215,7 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sandbox listening on {url}", flush=True)
 
     serve_forever(
-        args.host, args.port, args.state, fetch_media=not args.no_fetch, announce=announce
+        args.host,
+        args.port,
+        args.state,
+        fetch_media=not args.no_fetch,
+        captions_without_at=args.captions_without_at,
+        announce=announce,
     )
     return 0
 

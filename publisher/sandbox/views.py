@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping
-from typing import Any
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from publisher.sandbox import meta_errors
 from publisher.sandbox.world import Account, Container, Post
@@ -70,11 +71,30 @@ def container_fields(container: Container, status: str, names: list[str]) -> dic
     return {"id": container.id} | {name: values[name] for name in names}
 
 
-def media_fields(post: Post, username: str, names: list[str]) -> dict[str, Any]:
-    """A post read, by its owner's `username`. An empty caption is left out, like Meta."""
+# The "@" that starts a mention (the same mention pattern as `params`).
+_MENTION_SIGN = re.compile(r"(?<![\w@.])@(?=[A-Za-z0-9_.])")
+
+
+def caption_read_back(caption: str, *, without_at: bool) -> str:
+    """A caption as Meta reads it back: `without_at`, the "@" of its mentions left out, as
+    Meta does unless the app user can perform admin-equivalent tasks on the app (IG Media
+    reference, `caption`)."""
+    return _MENTION_SIGN.sub("", caption) if without_at else caption
+
+
+def media_fields(
+    post: Post,
+    username: str,
+    names: list[str],
+    *,
+    without_at: bool = False,
+    comments_count: int = 0,
+) -> dict[str, Any]:
+    """A post read, by its owner's `username`; its caption as `caption_read_back` says. An
+    empty caption is left out, like Meta."""
     values: dict[str, Any] = {
         "id": post.id,
-        "caption": post.caption,
+        "caption": caption_read_back(post.caption, without_at=without_at),
         "media_type": post.media_type,
         "media_product_type": post.media_product_type,
         "permalink": post.permalink,
@@ -83,7 +103,7 @@ def media_fields(post: Post, username: str, names: list[str]) -> dict[str, Any]:
         "username": username,
         "owner": {"id": post.ig_user_id},
         "is_comment_enabled": True,
-        "comments_count": 0,
+        "comments_count": comments_count,
         "like_count": 0,
     }
     answer = {"id": post.id} | {name: values[name] for name in names}
@@ -116,18 +136,24 @@ def app_scoped_id(ig_user_id: str) -> str:
     return "26" + str(int(digest[:16], 16) % 10**15).zfill(15)
 
 
-def cursor(post: Post) -> str:
-    """An opaque paging cursor pointing at `post`."""
-    return base64.urlsafe_b64encode(f"media:{post.id}".encode()).decode().rstrip("=")
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
 
 
-def cursor_position(items: list[Post], text: str) -> int:
-    """The index in `items` of the post `text` points at. Raise GraphError (100) if none."""
+def cursor(item: _Listed, kind: str = "media") -> str:
+    """An opaque paging cursor pointing at `item` (a post, or a comment with kind
+    "comment")."""
+    return base64.urlsafe_b64encode(f"{kind}:{item.id}".encode()).decode().rstrip("=")
+
+
+def cursor_position(items: Sequence[_Listed], text: str, kind: str = "media") -> int:
+    """The index in `items` of the item `text` points at. Raise GraphError (100) if none."""
     try:
         decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    for index, post in enumerate(items):
-        if decoded == f"media:{post.id}":
+    for index, item in enumerate(items):
+        if decoded == f"{kind}:{item.id}":
             return index
     raise meta_errors.bad_parameter("The cursor is not valid for this listing")

@@ -1,9 +1,11 @@
-"""What the sandbox remembers: accounts, containers, posts and publish calls, kept in one
-JSON file so that a sandbox in its own process keeps its posts across restarts.
+"""What the sandbox remembers: accounts, containers, posts, comments, publish calls and
+tokens, kept in one JSON file so that a sandbox in its own process keeps them across
+restarts.
 
 `World.save()` replaces the file atomically (publisher.atomicfile: temp + fsync + rename +
 dir fsync), so a kill -9 of the sandbox leaves the old state or the new, never a mix. Tokens
-are never stored.
+themselves are never stored: only their fingerprints (sha256), with when each was issued
+and whether a refresh replaced it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,26 @@ class Post:
         return datetime.strptime(self.timestamp, "%Y-%m-%dT%H:%M:%S%z")
 
 
+@dataclass
+class Comment:
+    id: str
+    media_id: str
+    ig_user_id: str  # the account that wrote it
+    username: str
+    text: str
+    timestamp: str  # Meta's form, like Post.timestamp
+
+
+@dataclass
+class TokenRecord:
+    """A token the sandbox has seen or issued, by its fingerprint (never the token)."""
+
+    key: str
+    issued_at: str  # ISO 8601, aware: first seen, or issued by /refresh_access_token
+    replaced: bool = False  # a refresh issued a new token: this one no longer works
+    issued: bool = False  # made by the sandbox's /refresh_access_token
+
+
 def meta_timestamp(moment: datetime) -> str:
     """Given an aware datetime, return it the way Meta writes timestamps (UTC, +0000)."""
     if moment.tzinfo is None:
@@ -117,6 +139,8 @@ class World:
         self.accounts: dict[str, Account] = {}
         self.containers: dict[str, Container] = {}
         self.posts: list[Post] = []
+        self.comments: list[Comment] = []
+        self.tokens: dict[str, TokenRecord] = {}
         self.publish_calls: dict[str, int] = {}
         if path is not None and path.exists():
             self._load(path)
@@ -125,6 +149,8 @@ class World:
         self.accounts.clear()
         self.containers.clear()
         self.posts.clear()
+        self.comments.clear()
+        self.tokens.clear()
         self.publish_calls.clear()
 
     def post(self, media_id: str) -> Post | None:
@@ -144,6 +170,7 @@ class World:
                 candidate in self.containers
                 or candidate in self.accounts
                 or self.post(candidate) is not None
+                or any(comment.id == candidate for comment in self.comments)
             )
             if not taken:
                 return candidate
@@ -157,6 +184,8 @@ class World:
             "accounts": [dataclasses.asdict(a) for a in self.accounts.values()],
             "containers": [dataclasses.asdict(c) for c in self.containers.values()],
             "posts": [dataclasses.asdict(p) for p in self.posts],
+            "comments": [dataclasses.asdict(c) for c in self.comments],
+            "tokens": [dataclasses.asdict(t) for t in self.tokens.values()],
             "publish_calls": self.publish_calls,
         }
         data = json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
@@ -175,6 +204,11 @@ class World:
                 container = Container(**raw)
                 self.containers[container.id] = container
             self.posts = [Post(**raw) for raw in document["posts"]]
+            # Files written before comments and tokens were kept have neither.
+            self.comments = [Comment(**raw) for raw in document.get("comments", [])]
+            for raw in document.get("tokens", []):
+                record = TokenRecord(**raw)
+                self.tokens[record.key] = record
             self.publish_calls = {str(k): int(v) for k, v in document["publish_calls"].items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StoreCorrupt(

@@ -29,15 +29,17 @@ def write_bytes(
     data: bytes,
     *,
     expected: bytes | None = None,
+    mode: int | None = None,
     _before_replace: Callable[[], None] | None = None,
 ) -> None:
     """Given a path and bytes, atomically make the file at `path` hold exactly `data`.
 
     A symlink at `path` is followed: its target is replaced and the link stays. The new file
     keeps the old file's permission bits, its group when we may set it, and its owner when we
-    run as root; a new file gets 0o644 minus the umask. When `expected` is given, the current
-    bytes of the target are compared with it just before the rename. `_before_replace` is a
-    test hook called right before that comparison.
+    run as root; a new file gets 0o644 minus the umask. With `mode` (a secret: 0o600) the
+    file gets exactly those bits, old or new, and is never readable by others on the way.
+    When `expected` is given, the current bytes of the target are compared with it just
+    before the rename. `_before_replace` is a test hook called right before that comparison.
 
     Raise ConcurrentEdit (nothing written) if the target no longer holds `expected`. Raise
     FileNotFoundError if `expected` is given and the target is gone. Raise OSError on I/O
@@ -54,7 +56,7 @@ def write_bytes(
     try:
         try:
             _write_all(fd, data)
-            _copy_metadata(fd, old)
+            _copy_metadata(fd, old, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -107,9 +109,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _copy_metadata(fd: int, old: os.stat_result | None) -> None:
+def _copy_metadata(fd: int, old: os.stat_result | None, mode: int | None = None) -> None:
+    # mkstemp made the temp file 0o600: it is never wider than what it ends with.
     if old is None:
-        os.fchmod(fd, NEW_FILE_MODE & ~current_umask())
+        os.fchmod(fd, mode if mode is not None else NEW_FILE_MODE & ~current_umask())
         return
     if os.geteuid() == 0:
         os.fchown(fd, old.st_uid, old.st_gid)
@@ -118,7 +121,7 @@ def _copy_metadata(fd: int, old: os.stat_result | None) -> None:
         with contextlib.suppress(PermissionError):
             os.fchown(fd, -1, old.st_gid)
     # After fchown: changing the owner may clear set-id bits, so the mode comes last.
-    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+    os.fchmod(fd, mode if mode is not None else stat.S_IMODE(old.st_mode))
 
 
 def current_umask() -> int:

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,35 +28,10 @@ from publisher.publishing import failpoints
 from publisher.store import jobstore
 from tests.support.clock import SleepClock
 from tests.support.paths import REPO
-from tests.support.processes import SandboxProcess
-from tests.support.site import load_config, make_site, write_draft
+from tests.support.site import write_draft
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SandboxProcess(tmp_path_factory.mktemp("sandbox") / "sandbox.json")
-    try:
-        yield running.url
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def sandbox(sandbox_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox_url, timeout=10) as control:
-        control.post("/_sandbox/reset").raise_for_status()
-        yield control
-
-
-@pytest.fixture
-def site(tmp_path: Path, sandbox_url: str) -> Config:
-    # poll_interval 0s: the subprocess polls the sandbox's few IN_PROGRESS answers at once
-    return load_config(
-        make_site(tmp_path, account={"base_url": sandbox_url}, publishing={"poll_interval": "0s"})
-    )
 
 
 def run_killed(config: Config, path: Path, failpoint: str) -> subprocess.CompletedProcess[str]:

@@ -52,6 +52,7 @@ STATUS_FIELDS = [
     "attempts",
     "media_id",
     "permalink",
+    "comment_id",  # SPEC §8: null unless the draft's first comment was made
     "published_at",
     "error",
     "updated_at",

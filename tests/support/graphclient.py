@@ -10,7 +10,9 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from publisher.clock import Clock, Sleep
 from publisher.instagram.client import Client
+from publisher.instagram.usage import Pacer
 from publisher.job import ApiCall
 from tests.support.clock import TickClock
 
@@ -29,8 +31,17 @@ class Recorder:
 
 
 def make_client(
-    http: httpx.Client, seen: Recorder, *, api: str | None = None, token: str | None = TOKEN
+    http: httpx.Client,
+    seen: Recorder,
+    *,
+    api: str | None = None,
+    token: str | None = TOKEN,
+    pacer: Pacer | None = None,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
 ) -> Client:
+    """A client for IG on BASE recording its calls in `seen`; its sleeps too, unless `sleep`
+    is given (and then `clock` should move with it)."""
     return Client(
         http=http,
         base_url=BASE,
@@ -38,11 +49,12 @@ def make_client(
         ig_user_id=IG,
         token=token,
         on_call=seen.calls.append,
-        sleep=seen.sleeps.append,
-        clock=TickClock(T0),
+        sleep=sleep or seen.sleeps.append,
+        clock=clock or TickClock(T0),
         retry_wait=0,
         max_retries=3,
         api=api,
+        pacer=pacer,
     )
 
 

@@ -16,6 +16,7 @@ from publisher.job import (
     QUEUED,
     RETRYABLE,
     WAITING,
+    Job,
     State,
     is_final,
 )
@@ -54,3 +55,40 @@ def test_the_queue_and_the_finished_jobs_are_apart() -> None:
     assert QUEUED.isdisjoint(DONE)
     assert WAITING < QUEUED < HOLDING_A_TIME
     assert GAVE_UP <= RETRYABLE and GAVE_UP <= DONE
+
+
+def test_the_status_block_shows_the_comment_id_null_until_made() -> None:
+    job = Job(draft="a.yaml", state=State.PUBLISHED, media_id="17", permalink="https://x/p/")
+    assert list(job.status_block()) == [
+        "state",
+        "scheduled_for",
+        "attempts",
+        "media_id",
+        "permalink",
+        "comment_id",
+        "published_at",
+        "error",
+        "updated_at",
+    ]
+    assert job.status_block()["comment_id"] is None
+    assert job.model_copy(update={"comment_id": "178"}).status_block()["comment_id"] == "178"
+
+
+@pytest.mark.parametrize(
+    ("changes", "pending", "unfinished"),
+    [
+        ({}, False, False),
+        ({"first_comment": "Link in bio"}, True, True),
+        ({"first_comment": "Link in bio", "comment_id": "1"}, False, False),
+        ({"first_comment": "Link in bio", "comment_error": "refused"}, False, False),
+        ({"permalink": None}, False, True),
+        ({"first_comment": "Link in bio", "state": State.FAILED}, True, False),
+    ],
+)
+def test_what_a_published_job_still_has_to_do(
+    changes: dict[str, Any], pending: bool, unfinished: bool
+) -> None:
+    job = Job(draft="a.yaml", state=State.PUBLISHED, media_id="17", permalink="https://x/p/")
+    job = job.model_copy(update=changes)
+    assert job.comment_pending is pending
+    assert job.unfinished is unfinished

@@ -222,6 +222,26 @@ def test_json_values_survive_unicode_and_quotes() -> None:
     assert json.loads(items[0]["collaborators"]) == ["jane_doe.x"]
 
 
+@pytest.mark.parametrize(
+    ("trial", "strategy"), [("manual", "MANUAL"), ("performance", "SS_PERFORMANCE")]
+)
+def test_a_trial_reel_sends_its_graduation_strategy(trial: str, strategy: str) -> None:
+    # instagram-api.md §2.1: trial_params {"graduation_strategy": MANUAL | SS_PERFORMANCE}
+    [reel], _ = container_requests(
+        draft("reel", ("c.mp4",), trial=trial, audio_name="Original sound — Jane"),
+        urls_for(("c.mp4",)),
+        None,
+    )
+    assert json.loads(reel["trial_params"]) == {"graduation_strategy": strategy}
+    assert reel["audio_name"] == "Original sound — Jane"
+    assert reel["media_type"] == "REELS"
+
+
+def test_a_reel_without_those_options_sends_neither() -> None:
+    [reel], _ = container_requests(draft("reel", ("c.mp4",)), urls_for(("c.mp4",)), None)
+    assert not {"trial_params", "audio_name"} & reel.keys()
+
+
 def test_with_children_keeps_the_order() -> None:
     parent = {"media_type": "CAROUSEL", "caption": "c"}
     assert with_children(parent, ["3", "1", "2"]) == {

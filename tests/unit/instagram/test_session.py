@@ -12,6 +12,7 @@ import pytest
 import respx
 
 from publisher import errors
+from publisher.instagram import usage
 from publisher.instagram.client import Client
 from publisher.instagram.session import USER_AGENT, make_http, timeouts
 from publisher.job import ApiCall
@@ -74,20 +75,30 @@ def test_a_400_is_tried_once(router: respx.MockRouter, http: httpx.Client, seen:
     assert seen.calls[0].status == 400
 
 
-def test_a_429_waits_retry_after_through_the_injected_sleep(
+def test_a_429_is_not_retried_inline_and_holds_the_account_back(
     router: respx.MockRouter, http: httpx.Client, seen: Recorder
 ) -> None:
+    # A rate-limit answer goes back to the caller (the job waits, issue 9); the account's
+    # pacer keeps its next call back until Meta's Retry-After has passed.
     route = router.post(f"/{IG}/media").mock(
         side_effect=[
             httpx.Response(429, headers={"Retry-After": "7"}),
             httpx.Response(200, json={"id": "c1"}),
         ]
     )
-    assert make_client(http, seen).create_container({"image_url": "https://m/x.jpg"}) == "c1"
-    assert route.call_count == 2
-    assert seen.sleeps == [7.0]
-    assert [call.status for call in seen.calls] == [429, 200]
+    pacer = usage.Pacer()
+    client = make_client(http, seen, pacer=pacer)
+    with pytest.raises(errors.RateLimited) as caught:
+        client.create_container({"image_url": "https://m/x.jpg"})
+    assert caught.value.retry_after == 7.0
+    assert route.call_count == 1
+    assert seen.sleeps == []
+    assert [call.status for call in seen.calls] == [429]
     assert seen.calls[0].error == "HTTP 429"
+
+    assert client.create_container({"image_url": "https://m/x.jpg"}) == "c1"
+    assert route.call_count == 2
+    assert len(seen.sleeps) == 1 and 6.9 < seen.sleeps[0] <= 7.0  # the clock ticked meanwhile
 
 
 def test_a_long_rate_limit_goes_back_to_the_caller(

@@ -90,3 +90,18 @@ def test_published_is_told_once_its_permalink_is_known() -> None:
     told = changes.of_transition(without_link, with_link, at=AT)
     assert told is not None and told.permalink == "https://www.instagram.com/p/x/"
     assert changes.of_transition(with_link, with_link, at=AT) is None  # a later save: once
+
+
+def test_a_first_comment_that_failed_for_good_is_told_as_failed() -> None:
+    link = "https://www.instagram.com/p/x/"
+    published = _job(State.PUBLISHED, permalink=link)
+    comment_failed = _job(
+        State.PUBLISHED,
+        permalink=link,
+        comment_error="Meta refused the comment",
+        error="published; the first comment failed: Meta refused the comment",
+    )
+    told = changes.of_transition(published, comment_failed, at=AT)
+    assert told is not None and told.event is Event.FAILED
+    assert told.permalink == link and told.error is not None and "first comment" in told.error
+    assert changes.of_transition(comment_failed, comment_failed, at=AT) is None  # once

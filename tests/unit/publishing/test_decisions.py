@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from publisher import drafts
+from publisher.drafts import captions
 from publisher.errors import (
     Ambiguous,
     ApiError,
@@ -30,16 +31,37 @@ FP = "f" * 64
 @pytest.mark.parametrize(
     ("interval", "expected"),
     [
-        (3.0, [1.0, 3.0, 4.5, 6.75, 10.125, 15.1875, 22.78125, 30.0, 30.0]),
-        (60.0, [1.0, 30.0, 30.0, 30.0]),
+        # after the first minute (63.3 s here), once a minute as Meta advises
+        (3.0, [1.0, 3.0, 4.5, 6.75, 10.125, 15.1875, 22.78125, 60.0, 60.0]),
+        (60.0, [1.0, 30.0, 30.0, 60.0, 60.0]),
+        (20.0, [1.0, 20.0, 30.0, 30.0, 60.0]),
         (0.5, [0.5, 0.5, 0.75, 1.125]),
         (0.0, [0.0, 0.0, 0.0]),
     ],
 )
-def test_poll_delays_start_at_a_second_and_grow_to_30s(
+def test_poll_delays_start_at_a_second_grow_to_30s_then_once_a_minute(
     interval: float, expected: list[float]
 ) -> None:
     assert list(islice(decisions.poll_delays(interval), len(expected))) == expected
+
+
+@pytest.mark.parametrize("interval", [0.2, 1.0, 3.0, 10.0, 30.0, 600.0])
+def test_after_the_first_minute_polls_are_a_minute_apart(interval: float) -> None:
+    waited = 0.0
+    for delay in islice(decisions.poll_delays(interval), 50):
+        assert delay <= 60.0
+        if waited >= 60.0:
+            assert delay == 60.0
+        waited += delay
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"), [(None, 60), (0.0, 60), (7.0, 60), (600.0, 600), (3600.0, 3600)]
+)
+def test_a_throttled_job_waits_for_meta_at_least_a_minute(
+    retry_after: float | None, wait: int
+) -> None:
+    assert decisions.throttle_retry_at(T0, retry_after) == T0 + timedelta(seconds=wait)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +127,16 @@ HASH = drafts.caption_hash("Hello #world")
 def test_matching_media(items: list[dict[str, Any]], expected: list[str]) -> None:
     found = decisions.matching_media(items, HASH, T0)
     assert [item["id"] for item in found] == expected
+
+
+def test_matching_a_caption_read_back_without_the_at_of_its_mentions() -> None:
+    # Meta leaves the "@" out unless the app user is an admin of the app (IG Media, caption).
+    kept = captions.fingerprint("Thanks @jane for the light #sunrise")
+    items = [
+        _item("1", "Thanks jane for the light #sunrise", T0 + timedelta(seconds=2)),
+        _item("2", "Thanks joe for the light #sunrise", T0 + timedelta(seconds=3)),
+    ]
+    assert [item["id"] for item in decisions.matching_media(items, kept, T0)] == ["1"]
 
 
 def test_matching_a_story_without_caption() -> None:
@@ -173,3 +205,38 @@ def test_quota_retry_at(published: list[datetime], expected: datetime) -> None:
 )
 def test_settle_time_is_twice_the_read_timeout(read_timeout: float | None, expected: int) -> None:
     assert decisions.settle_time(read_timeout) == timedelta(seconds=expected)
+
+
+def _comment(cid: str, text: str, username: str, at: datetime) -> dict[str, Any]:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return {"id": cid, "text": text, "username": username, "timestamp": stamp}
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([], None),
+        ([_comment("1", "Link in bio", "shop", T0 + timedelta(seconds=3))], "1"),
+        ([_comment("1", " Link in bio\n", "shop", T0)], "1"),  # compared like captions
+        ([_comment("1", "Link in bio", "shop", T0 - timedelta(seconds=30))], "1"),  # skew
+        ([_comment("1", "Link in bio", "shop", T0 - timedelta(minutes=5))], None),  # older
+        ([_comment("1", "Link in bio", "a_fan", T0 + timedelta(seconds=3))], None),  # not ours
+        ([_comment("1", "Link in bio!", "shop", T0 + timedelta(seconds=3))], None),
+        ([{"id": "1", "text": "Link in bio", "username": "shop"}], None),  # no timestamp
+        (
+            [
+                _comment("2", "Link in bio", "shop", T0 + timedelta(seconds=9)),
+                _comment("1", "Link in bio", "shop", T0 + timedelta(seconds=3)),
+            ],
+            "1",  # the oldest: the first that was made
+        ),
+    ],
+)
+def test_own_comment(items: list[dict[str, Any]], expected: str | None) -> None:
+    found = decisions.own_comment(items, "shop", "Link in bio", T0)
+    assert (found["id"] if found is not None else None) == expected
+
+
+def test_no_comment_is_ours_without_a_username() -> None:
+    items = [_comment("1", "Link in bio", "shop", T0)]
+    assert decisions.own_comment(items, None, "Link in bio", T0) is None

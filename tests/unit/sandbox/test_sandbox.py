@@ -28,7 +28,7 @@ from publisher.sandbox import faults as faults_module
 from publisher.sandbox import params
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.server import SandboxServer
-from tests.support.clock import ManualClock as Clock
+from tests.support.clock import ManualClock
 from tests.support.paths import REPO
 
 TOKEN = "EAAB-sandbox-canary-7d1e9c2b"
@@ -45,11 +45,6 @@ AVI = b"RIFF\x00\x10\x00\x00AVI LIST" + b"\x00" * 20_000
 
 def jpeg(path: Path, size: tuple[int, int]) -> None:
     Image.new("RGB", size, (200, 40, 40)).save(path, "JPEG", quality=70)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture
@@ -71,7 +66,7 @@ def media(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def host(media: Path, tmp_path: Path, clock: Clock) -> Iterator[ServeHost]:
+def host(media: Path, tmp_path: Path, clock: ManualClock) -> Iterator[ServeHost]:
     served = ServeHost(
         content_dir=media,
         state_dir=tmp_path / "state",
@@ -86,20 +81,8 @@ def host(media: Path, tmp_path: Path, clock: Clock) -> Iterator[ServeHost]:
 
 
 @pytest.fixture
-def make_sandbox(clock: Clock) -> Iterator[Callable[..., SandboxServer]]:
-    started: list[SandboxServer] = []
-
-    def make(**kwargs: Any) -> SandboxServer:
-        kwargs.setdefault("token", TOKEN)
-        kwargs.setdefault("clock", clock)
-        server = SandboxServer(**kwargs)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.close()
+def make_sandbox(start_sandbox: Callable[..., SandboxServer]) -> Callable[..., SandboxServer]:
+    return partial(start_sandbox, token=TOKEN)
 
 
 @pytest.fixture
@@ -550,7 +533,7 @@ def test_expire_containers_fault(offline: SandboxServer, off: httpx.Client) -> N
     assert status(off, create(off, image_url=URL))["status_code"] == "FINISHED"
 
 
-def test_containers_expire_after_24_hours(off: httpx.Client, clock: Clock) -> None:
+def test_containers_expire_after_24_hours(off: httpx.Client, clock: ManualClock) -> None:
     container_id = create(off, image_url=URL)
     assert status(off, container_id)["status_code"] == "FINISHED"
     clock.now = T0 + timedelta(hours=24, seconds=1)
@@ -582,7 +565,7 @@ def test_quota_exhausted_fault(offline: SandboxServer, off: httpx.Client) -> Non
 
 
 def test_the_quota_counts_posts_of_the_last_24_hours(
-    offline: SandboxServer, off: httpx.Client, clock: Clock
+    offline: SandboxServer, off: httpx.Client, clock: ManualClock
 ) -> None:
     offline.faults.quota_total = 2
     for _ in range(2):
@@ -740,7 +723,9 @@ def test_every_error_has_its_own_fbtrace_id(off: httpx.Client) -> None:
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def _publish_at(off: httpx.Client, clock: Clock, minutes: int, ig: str = IG, **form: str) -> str:
+def _publish_at(
+    off: httpx.Client, clock: ManualClock, minutes: int, ig: str = IG, **form: str
+) -> str:
     clock.now = T0 + timedelta(minutes=minutes)
     response = publish(off, create(off, ig, **form), ig=ig)
     assert response.status_code == 200, response.text
@@ -748,7 +733,7 @@ def _publish_at(off: httpx.Client, clock: Clock, minutes: int, ig: str = IG, **f
 
 
 def test_media_listing_is_newest_first_with_cursor_paging(
-    offline: SandboxServer, off: httpx.Client, clock: Clock
+    offline: SandboxServer, off: httpx.Client, clock: ManualClock
 ) -> None:
     posts = [_publish_at(off, clock, i, image_url=URL, caption=f"p{i}") for i in range(5)]
     story = _publish_at(off, clock, 6, media_type="STORIES", image_url=URL)
