@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from publisher.commands.publish import publish_draft
+from publisher.hosting import mediahost
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import SleepClock
@@ -32,7 +34,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["post", "carousel", "reel"])
+@pytest.mark.parametrize("kind", ["post", "carousel", "reel", "png-post"])
 def test_published_through_presigned_links_and_no_object_left(
     kind: str,
     tmp_path: Path,
@@ -50,12 +52,18 @@ def test_published_through_presigned_links_and_no_object_left(
     config = load_config(path)
     clock = SleepClock()
 
-    job = publish_draft(
-        config, write_draft(config, kind), progress=print, clock=clock, sleep=clock.sleep
-    )
+    if kind == "png-post":  # sent as its converted copy from state_dir/cache (SPEC §7)
+        Image.new("RGB", (1080, 1080), "teal").save(config.content_dir / "photo.png")
+        draft = write_draft(config, "post", text="type: post\nmedia: [photo.png]\n")
+    else:
+        draft = write_draft(config, kind)
+
+    job = publish_draft(config, draft, progress=print, clock=clock, sleep=clock.sleep)
 
     assert job.state is State.PUBLISHED, job.error
     # the sandbox downloads and checks every media URL it is given; with host s3 there is
     # no other server, so the post exists only if the presigned links served the files
     assert len(sandbox.posts()) == 1
     assert moto.keys(bucket) == []  # the job's objects are deleted once it is published
+    if kind == "png-post":  # what went up was the copy, the user's PNG stays
+        assert [p.suffix for p in mediahost.cache_dir(config).iterdir()] == [".jpg"]
