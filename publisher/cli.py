@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("cancel", "stop a scheduled draft (state cancelled)")
     p.add_argument("draft", type=Path, metavar="DRAFT")
-    add("accounts", "token validity, username, token expiry and publishing quota per account")
+    p = add("accounts", "token validity, username, token expiry and publishing quota per account")
+    p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
     p = add("sandbox", "run the built-in Graph API sandbox on loopback")
     p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free)")
     p.add_argument("--state", type=Path, default=None, help="keep the sandbox's posts in FILE")
@@ -237,7 +238,7 @@ def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import accounts
 
     report = accounts.check(_config(args))
-    print(accounts.render(report), file=out)
+    print(accounts.as_json(report) if args.json else accounts.render(report), file=out)
     return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
 
 
