@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import argcomplete
+from argcomplete.shell_integration import shellcode
+
 from publisher import __version__, config, logs
 from publisher.errors import (
     ConfigError,
@@ -28,6 +31,7 @@ from publisher.errors import (
 )
 from publisher.job import State
 
+SHELLS = ("bash", "zsh", "fish")
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -85,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("accounts", "token validity, username, token expiry and publishing quota per account")
     p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    p = add("completion", "print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=SHELLS)
     p = add("sandbox", "run the built-in Graph API sandbox on loopback")
     p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free)")
     p.add_argument("--state", type=Path, default=None, help="keep the sandbox's posts in FILE")
@@ -96,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv is None:
+        # Under a shell's completion (the script `publisher completion SHELL` prints), answer
+        # with the completions and exit; otherwise this returns at once.
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     logs.setup(verbose)
     if not verbose:
@@ -242,6 +253,13 @@ def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
 
 
+def cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
+    # argcomplete completes from this very parser, so commands and options never drift from
+    # what `publisher --help` says (README "Shell completion" says where to put the script).
+    print(shellcode(["publisher"], shell=args.shell), file=out)
+    return EXIT_OK
+
+
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import sandbox
 
@@ -281,6 +299,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "accounts": cmd_accounts,
+    "completion": cmd_completion,
     "sandbox": cmd_sandbox,
     "init": cmd_init,
 }
