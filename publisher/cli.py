@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="only jobs in this state (repeatable): " + ", ".join(state.value for state in State),
     )
     p.add_argument("--account", action="append", metavar="ACCOUNT", help="only this account's")
-    add("plan", "what goes out when, per account, in local time, with warnings")
+    p = add("plan", "what goes out when, per account, in local time, with warnings")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="a JSON array of the planned drafts")
+    shown.add_argument("--ics", action="store_true", help="an iCalendar feed (plan.ics)")
     p = add("publish", "publish one draft now, in the foreground, showing each step")
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("retry", "re-queue a failed, missed or unconfirmed-free draft")
@@ -209,7 +212,17 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import plan
 
-    print(plan.text(_config(args)), file=out)
+    cfg = _config(args)
+    if args.ics:
+        from publisher.commands import calendar
+
+        found = plan.gather(cfg)
+        feed = calendar.feed(plan.entries(found, cfg), cfg)
+        out.write(feed.decode("utf-8"))
+    elif args.json:
+        print(plan.as_json(cfg), file=out)
+    else:
+        print(plan.text(cfg), file=out)
     return EXIT_OK
 
 
