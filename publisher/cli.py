@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import argcomplete
+from argcomplete.shell_integration import shellcode
+
 from publisher import __version__, config, logs
 from publisher.errors import (
     ConfigError,
@@ -28,6 +31,7 @@ from publisher.errors import (
 )
 from publisher.job import State
 
+SHELLS = ("bash", "zsh", "fish")
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -76,14 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="only jobs in this state (repeatable): " + ", ".join(state.value for state in State),
     )
     p.add_argument("--account", action="append", metavar="ACCOUNT", help="only this account's")
-    add("plan", "what goes out when, per account, in local time, with warnings")
+    p = add("plan", "what goes out when, per account, in local time, with warnings")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="a JSON array of the planned drafts")
+    shown.add_argument("--ics", action="store_true", help="an iCalendar feed (plan.ics)")
     p = add("publish", "publish one draft now, in the foreground, showing each step")
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("retry", "re-queue a failed, missed or unconfirmed-free draft")
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("cancel", "stop a scheduled draft (state cancelled)")
     p.add_argument("draft", type=Path, metavar="DRAFT")
-    add("accounts", "token validity, username, token expiry and publishing quota per account")
+    p = add("accounts", "token validity, username, token expiry and publishing quota per account")
+    p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    p = add("completion", "print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=SHELLS)
     p = add("sandbox", "run the built-in Graph API sandbox on loopback")
     p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free)")
     p.add_argument("--state", type=Path, default=None, help="keep the sandbox's posts in FILE")
@@ -95,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; return the exit status."""
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv is None:
+        # Under a shell's completion (the script `publisher completion SHELL` prints), answer
+        # with the completions and exit; otherwise this returns at once.
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     logs.setup(verbose)
     if not verbose:
@@ -197,7 +212,17 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import plan
 
-    print(plan.text(_config(args)), file=out)
+    cfg = _config(args)
+    if args.ics:
+        from publisher.commands import calendar
+
+        found = plan.gather(cfg)
+        feed = calendar.feed(plan.entries(found, cfg), cfg)
+        out.write(feed.decode("utf-8"))
+    elif args.json:
+        print(plan.as_json(cfg), file=out)
+    else:
+        print(plan.text(cfg), file=out)
     return EXIT_OK
 
 
@@ -237,8 +262,15 @@ def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import accounts
 
     report = accounts.check(_config(args))
-    print(accounts.render(report), file=out)
+    print(accounts.as_json(report) if args.json else accounts.render(report), file=out)
     return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
+
+
+def cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
+    # argcomplete completes from this very parser, so commands and options never drift from
+    # what `publisher --help` says (README "Shell completion" says where to put the script).
+    print(shellcode(["publisher"], shell=args.shell), file=out)
+    return EXIT_OK
 
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
@@ -280,6 +312,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "accounts": cmd_accounts,
+    "completion": cmd_completion,
     "sandbox": cmd_sandbox,
     "init": cmd_init,
 }

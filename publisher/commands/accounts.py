@@ -11,6 +11,7 @@ second process.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -168,3 +169,24 @@ def render(rows: list[AccountRow], tz: ZoneInfo | None = None) -> str:
     ]
     text += [f"{row.name}: {row.reason}" for row in rows if row.reason]
     return "\n".join(text)
+
+
+def as_json(rows: list[AccountRow]) -> str:
+    """Given the rows, return `publisher accounts --json`: an array with one object per
+    account (`name`, `api`, `valid`, `reason`, `username`, `token_expires` in ISO 8601 or
+    null, `days_left`, `quota_used`, `quota_total`). Never a token."""
+    items = [
+        {
+            "name": row.name,
+            "api": row.api,
+            "valid": row.valid,
+            "reason": row.reason or None,
+            "username": row.username,
+            "token_expires": row.token_expires.isoformat() if row.token_expires else None,
+            "days_left": row.days_left,
+            "quota_used": row.quota_used,
+            "quota_total": row.quota_total,
+        }
+        for row in rows
+    ]
+    return json.dumps(items, indent=2, ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""`publisher plan`: what goes out when, per account, in local time (SPEC §2).
+"""`publisher plan`: what goes out when, per account, in local time (SPEC §2); `--json`.
 
 `text(config)` reads the jobs and the drafts and plans them the way the daemon would now;
 `render` is the pure rendering of jobs and a `slots.Plan`.
@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from publisher import drafts, durations
 from publisher.clock import Clock, system_clock
@@ -177,10 +178,22 @@ def render(
     return "\n".join(lines)
 
 
-def text(config: Config, *, clock: Clock = system_clock) -> str:
-    """Given a config, return the text of `publisher plan`: the jobs as the daemon left them
-    (read without the lock, so it works while the daemon runs) and every draft under
-    content_dir, planned the way the daemon would plan them now."""
+@dataclass(frozen=True)
+class Gathered:
+    """What a plan is made of: the jobs, every draft under content_dir as loaded, the plan
+    the daemon would make now, and each account's publishing limit."""
+
+    now: datetime
+    jobs: list[Job]
+    loaded: dict[str, drafts.Loaded]
+    plan: Plan
+    quota_total: Mapping[str, int]
+
+
+def gather(config: Config, *, clock: Clock = system_clock) -> Gathered:
+    """Given a config, read the jobs as the daemon left them (without the lock, so it works
+    while the daemon runs) and every draft under content_dir, and plan them the way the
+    daemon would now."""
     now = clock()
     jobs = jobstore.read_jobs(config.state_dir)
     by_rel = {job.draft: job for job in jobs}
@@ -199,4 +212,84 @@ def text(config: Config, *, clock: Clock = system_clock) -> str:
     ]
     _pending, _projected, plan = reconciler.schedule(loaded, jobs, changes, config, now)
     # The quota warnings use each account's real limit, as Meta last gave it.
-    return render(jobs, plan, config, now, quota_total=limits.totals(config.state_dir))
+    return Gathered(now, jobs, loaded, plan, limits.totals(config.state_dir))
+
+
+def text(config: Config, *, clock: Clock = system_clock) -> str:
+    """Given a config, return the text of `publisher plan` (see `gather` and `render`)."""
+    found = gather(config, clock=clock)
+    return render(found.jobs, found.plan, config, found.now, quota_total=found.quota_total)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One planned or published draft, for `plan --json` and `plan --ics`."""
+
+    draft: str
+    account: str
+    type: str
+    state: str
+    when: datetime  # aware UTC
+    source: str  # slot | publish_at | now | "" (a time the job holds), published
+    summary: str  # the caption's first line
+    permalink: str | None
+
+
+def entries(found: Gathered, config: Config) -> list[Entry]:
+    """Given what `gather` found, return one Entry per planned draft (as `publisher plan`
+    lists them) and per published one, by time."""
+    types = {rel: item.draft.type for rel, item in found.loaded.items() if item.draft}
+    summaries = {
+        rel: item.draft.caption.strip().split("\n", 1)[0].strip()
+        for rel, item in found.loaded.items()
+        if item.draft
+    }
+    listed = [
+        Entry(
+            row.draft,
+            row.account,
+            types.get(row.draft, ""),
+            row.state,
+            row.when,
+            row.kind,
+            summaries.get(row.draft, ""),
+            None,
+        )
+        for row in _rows(found.jobs, found.plan, config)
+    ]
+    for job in found.jobs:
+        when = job.published_at or job.scheduled_for
+        if job.state in FINAL and when is not None:
+            listed.append(
+                Entry(
+                    job.draft,
+                    job.account or "-",
+                    types.get(job.draft, ""),
+                    job.state.value,
+                    when,
+                    "published",
+                    summaries.get(job.draft, ""),
+                    job.permalink,
+                )
+            )
+    return sorted(listed, key=lambda entry: (entry.when, entry.account, entry.draft))
+
+
+def as_json(config: Config, *, clock: Clock = system_clock) -> str:
+    """`publisher plan --json`: an array of objects (draft, account, type, state, when in UTC,
+    local time, source, summary, permalink), by time."""
+    items = [
+        {
+            "draft": entry.draft,
+            "account": entry.account,
+            "type": entry.type or None,
+            "state": entry.state,
+            "when": entry.when.astimezone(UTC).isoformat(),
+            "local": format_local(entry.when, config.tz),
+            "source": entry.source or None,
+            "summary": entry.summary,
+            "permalink": entry.permalink,
+        }
+        for entry in entries(gather(config, clock=clock), config)
+    ]
+    return json.dumps(items, indent=2, ensure_ascii=False)
