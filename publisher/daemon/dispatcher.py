@@ -165,7 +165,7 @@ class Dispatcher:
             job.id, State.MISSED, "missed", expect=[job.state], error=error
         )
         if missed is not None:
-            log.warning("%s step=publish: missed: %s", shown(missed), error)
+            log.warning("%s step=publish: %s", shown(missed), error)  # error says "missed: ..."
             self.drafts_to_jobs.write_status(missed)
 
     def _prepare(self, job: Job, draft: Draft) -> Job:

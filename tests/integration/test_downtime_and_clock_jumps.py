@@ -4,9 +4,12 @@ did not lose. In-process daemon, hand-moved clock, loopback sandbox."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from publisher.commands import retry_cancel
 from publisher.config import Config
@@ -44,7 +47,10 @@ def test_a_clock_jump_strands_nothing(
     assert len(posts.posts()) == 1
 
 
-def test_catch_up_after_downtime(tmp_path: Path, clock: ManualClock, posts: SandboxServer) -> None:
+def test_catch_up_after_downtime(
+    tmp_path: Path, clock: ManualClock, posts: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="publisher")
     config = site_config(tmp_path, posts.base_url)
     first = open_daemon(config, clock)
     for name, minutes in (("early.yaml", 10), ("recent.yaml", 120)):
@@ -60,6 +66,9 @@ def test_catch_up_after_downtime(tmp_path: Path, clock: ManualClock, posts: Sand
         jobs = jobs_by_draft(config)
         assert jobs["early.yaml"].state is State.MISSED
         assert "the daemon was not running then" in (jobs["early.yaml"].error or "")
+        said = [record.getMessage() for record in caplog.records]
+        assert any("early.yaml" in line and "missed: it was due" in line for line in said)
+        assert not any("missed: missed:" in line for line in said)  # said once, not twice
         assert jobs["recent.yaml"].state is State.PUBLISHED
         assert jobs["recent.yaml"].error == (
             "published 30 min late: the daemon was not running at 10:00"
