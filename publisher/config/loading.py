@@ -58,7 +58,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         config = _build(data, path, environ)
     except ValidationError as exc:
         problems = problems_from(exc, shown, Config, prefix="at ")
-        raise ConfigError([_name_variable(p, environ) for p in problems]) from None
+        raise ConfigError([_name_variable(p, environ, data) for p in problems]) from None
     except SettingsError as exc:
         raise ConfigError([_unparsable_variable(exc, shown, environ)]) from None
     return _resolve(config, path, environ)
@@ -88,24 +88,40 @@ def _unparsable_variable(exc: SettingsError, shown: str, environ: Mapping[str, s
     )
 
 
-def _name_variable(problem: Problem, environ: Mapping[str, str]) -> Problem:
+def _name_variable(
+    problem: Problem, environ: Mapping[str, str], data: Mapping[str, Any]
+) -> Problem:
     """Say which PUBLISHER_* variable set (or created) the value at fault: the user would
-    otherwise look for it in the file. Names only, never values (they may be tokens)."""
+    otherwise look for it in the file. Names only, never values (they may be tokens). A
+    variable beside the key (same parent) is named only when the file does not hold the key:
+    then the variable is what made its parent, and the key is missing from it."""
     where = problem.field.removeprefix("at ").strip("'")
     if not where or "[" in where:
         return problem
     parts = where.upper().split(".")
     exact = ENV_PREFIX + "__".join(parts)
     parent = ENV_PREFIX + "__".join(parts[:-1]) + "__"
+    in_file = _holds(data, where.split("."))
     names = sorted(
         key
         for key in environ
-        if key.upper() == exact or (len(parts) > 1 and key.upper().startswith(parent))
+        if key.upper() == exact
+        or (len(parts) > 1 and not in_file and key.upper().startswith(parent))
     )
     if not names:
         return problem
     note = f" (set by the environment: {', '.join(names)})"
     return Problem(problem.path, problem.field, problem.message + note, problem.severity)
+
+
+def _holds(data: Mapping[str, Any], keys: list[str]) -> bool:
+    """True if the YAML document has a value at this path of keys."""
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _build(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Config:

@@ -350,6 +350,17 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     assert "set by the environment: PUBLISHER_PUBLISHING__CONCURRENCY" in problem.message
 
 
+def test_a_bad_value_from_the_file_does_not_blame_a_variable_beside_it(tmp_path: Path) -> None:
+    # The token set by the environment has nothing to do with a bad ig_user_id in the file.
+    environ = {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": TOKEN}
+    text = 'accounts:\n  main:\n    ig_user_id: "not-digits"\n'
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, text), environ=environ)
+    (problem,) = caught.value.problems
+    assert problem.field == "at 'accounts.main.ig_user_id'"
+    assert "set by the environment" not in problem.message
+
+
 def test_token_for_a_misspelt_account_is_an_error_without_the_token(tmp_path: Path) -> None:
     environ = {"PUBLISHER_ACCOUNTS__MIAN__ACCESS_TOKEN": TOKEN}
     with pytest.raises(ConfigError) as caught:
