@@ -40,10 +40,10 @@ import re
 import stat
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -79,7 +79,12 @@ _SRGB = ImageCms.createProfile("sRGB")
 
 
 def convert(
-    source: Path, cache_dir: Path, *, fit: Fit | None = None, target: Target = "feed"
+    source: Path,
+    cache_dir: Path,
+    *,
+    fit: Fit | None = None,
+    target: Target = "feed",
+    opener: Callable[[Path], BinaryIO] | None = None,
 ) -> Path | str:
     """Given the path of an image (already checked to be a regular file inside content_dir; a
     path, not an open file, so that an image needing no change can be sent as it is), the cache
@@ -91,9 +96,11 @@ def convert(
     sRGB, in ratio for a feed image. Otherwise it is a copy in `cache_dir` named after the
     source's sha256 and the options, made once (atomically) and reused by later calls. The
     source file is only read. Hostile files (bombs, truncated, mislabelled) give a sentence,
-    never an exception; an OSError writing the cache is raised.
+    never an exception; an OSError writing the cache is raised. `opener` opens the source
+    (the publish flow passes one that refuses a link swapped in to lead out of content_dir);
+    by default the path is opened as it is.
     """
-    data = _read(source)
+    data = _read(source, opener)
     if isinstance(data, str):
         return data
     started = time.monotonic()
@@ -157,17 +164,27 @@ def _entry_name(data: bytes, target: Target, fit: Fit | None) -> str:
     return f"{hashlib.sha256(data).hexdigest()}.{target}.{fit or 'none'}.r{RECIPE}.jpg"
 
 
-def _read(path: Path) -> bytes | str:
+_NOT_REGULAR = "is not a regular file (a folder, a pipe?); use a real file"
+
+
+def _read(path: Path, opener: Callable[[Path], BinaryIO] | None) -> bytes | str:
     """The file's bytes, read once (the hash and the decode see the same bytes), or why not.
     O_NONBLOCK: a FIFO swapped in after validation must not hang us."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if opener is not None:
+            handle = opener(path)
+        else:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses folders
+                os.close(fd)
+                return _NOT_REGULAR
+            handle = os.fdopen(fd, "rb")
     except OSError as exc:
         return f"cannot be read: {exc.strerror}"
-    try:
-        info = os.fstat(fd)
+    with handle:
+        info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            return "is not a regular file (a folder, a pipe?); use a real file"
+            return _NOT_REGULAR
         if info.st_size == 0:
             return "is empty (0 bytes); export the image again"
         if info.st_size > MAX_SOURCE_BYTES:
@@ -175,10 +192,7 @@ def _read(path: Path) -> bytes | str:
                 f"is {info.st_size / 1e6:.0f} MB, more than publisher converts "
                 f"({MAX_SOURCE_BYTES // 10**6} MB); export it as a JPEG at most {MAX_WIDTH} px wide"
             )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
+        return handle.read()
 
 
 @contextmanager

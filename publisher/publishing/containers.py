@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from publisher import drafts, durations
-from publisher.drafts import Draft
+from publisher.drafts import Draft, files
 from publisher.errors import ApiError, Permanent, RebuildContainer, Transient
 from publisher.hosting import convert, mediahost
 from publisher.hosting.ratio import Fit
@@ -148,7 +148,15 @@ def _url(
     assert item.path is not None  # MediaItem: exactly one of path and url
     path = item.path
     if item.kind == "image":
-        sent = convert.convert(path, mediahost.cache_dir(rt.config), fit=fit, target=target)
+        content_dir = rt.config.content_dir
+        sent = convert.convert(
+            path,
+            mediahost.cache_dir(rt.config),
+            fit=fit,
+            target=target,
+            # validated inside content_dir; a link swapped in since then is not followed out
+            opener=lambda source: files.open_beneath(content_dir, source),
+        )
         if isinstance(sent, str):
             raise Permanent(f"{item.source!r} {sent}", step="media")
         if sent != path and rt.config.media.host == "base_url":
