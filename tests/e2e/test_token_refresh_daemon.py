@@ -75,11 +75,13 @@ def test_the_daemon_refreshes_its_token_and_publishes_with_it_after_kill_9(
     kept = refreshed.path(instagram_site.state_dir, "main")
 
     first = daemon()
-    record = wait_for(
-        lambda: kept.is_file() and refreshed.read(instagram_site.state_dir, "main"),
-        timeout=30,
-        what="the refreshed token",
-    )
+
+    def refreshed_token() -> refreshed.Kept | None:
+        # the file is written twice: "tried at" before the call, then the new token
+        record = refreshed.read(instagram_site.state_dir, "main") if kept.is_file() else None
+        return record if record is not None and record.token else None
+
+    record = wait_for(refreshed_token, timeout=30, what="the refreshed token")
     assert record.token and record.token != OLD
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     first.kill()  # kill -9
