@@ -14,7 +14,7 @@ from publisher.clock import system_clock
 from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier
-from publisher.errors import StartFailed
+from publisher.errors import PublisherError, StartFailed
 from publisher.publishing.runtime import Runtime
 
 _Handler = Callable[[int, FrameType | None], object] | int | None
@@ -36,6 +36,9 @@ def serve(config: Config) -> None:
     try:
         try:
             daemon.start()
+        except PublisherError:  # metrics.listen taken: a config error, said by cli.main
+            daemon.shutdown()
+            raise
         except OSError as exc:
             daemon.shutdown()
             raise StartFailed(

@@ -152,10 +152,14 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
         config.content_dir if config.content_dir.is_absolute() else base / config.content_dir
     )
     state_dir = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
+    plan_file = config.plan_file
+    if plan_file is not None and not plan_file.is_absolute():
+        plan_file = base / plan_file
     return config.model_copy(
         update={
             "content_dir": content_dir.resolve(),
             "state_dir": state_dir.resolve(),
+            "plan_file": plan_file,
             "accounts": accounts,
             "config_path": path.resolve(),
         }

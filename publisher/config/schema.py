@@ -233,6 +233,20 @@ class Account(_Model):
         return value
 
 
+def host_port(value: str, example: str) -> str:
+    """Return `value` if it is host:port, else raise ValueError naming the form."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port, like {example}")
+    return value
+
+
+def address(listen: str) -> tuple[str, int]:
+    """'127.0.0.1:8765' -> ('127.0.0.1', 8765); '[::1]:80' -> ('::1', 80)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class S3(_Model):
     bucket: str | None = None
     prefix: str = "publisher/"
@@ -250,15 +264,29 @@ class Media(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"{value!r} is not host:port, like 127.0.0.1:8765")
-        return value
+        return host_port(value, "127.0.0.1:8765")
 
     @property
     def listen_address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return address(self.listen)
+
+
+class Metrics(_Model):
+    listen: str | None = Field(
+        None,
+        description="host:port to serve Prometheus metrics on (off when null); keep it on "
+        "loopback unless a firewall guards it",
+        examples=["127.0.0.1:9464"],
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return None if value is None else host_port(value, "127.0.0.1:9464")
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else address(self.listen)
 
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -284,6 +312,13 @@ class Config(BaseSettings):
     media: Media = Field(default_factory=Media)
     archive_after: Duration = timedelta(days=30)
     notify: Notify = Field(default_factory=Notify)
+    plan_file: Path | None = Field(
+        None,
+        description="an .ics file the daemon rewrites on every change of the plan, for a "
+        "calendar app to subscribe to (relative paths are from config.yaml's folder)",
+        examples=["/var/www/calendar/plan.ics"],
+    )
+    metrics: Metrics = Field(default_factory=Metrics)
     config_path: Path = Field(Path("config.yaml"), exclude=True)
 
     @classmethod

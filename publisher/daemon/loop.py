@@ -40,6 +40,8 @@ from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.chores import Chores
 from publisher.daemon.dispatcher import Dispatcher
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
+from publisher.daemon.metrics import Metrics
+from publisher.daemon.planfile import PlanFile
 from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
@@ -122,6 +124,14 @@ class Daemon:
             on_stale=self._paths_changed,
         )
         self.watcher = self._new_watcher(config.content_dir)
+        # plan_file and metrics.listen hear of every job change through the runtime
+        self.plan_file = PlanFile(config, clock)
+        runtime.watchers.append(self.plan_file.stale)
+        self.metrics: Metrics | None = None
+        if config.metrics.listen is not None:
+            self.metrics = Metrics(config, runtime.store, runtime.known_quota, clock)
+            runtime.watchers.append(self.metrics.job_changed)
+            runtime.call_watchers.append(self.metrics.api_call)
         self.chores = Chores(clock)
         self.chores.every("account check", account_check_every, self._check_accounts)
         # At most once a heartbeat while the store keeps failing under it.
@@ -170,6 +180,8 @@ class Daemon:
         """Take over the jobs left mid-publish, start watching, read every draft, plan, arm
         the alarms, then tell systemd we are ready. Raise OSError if content_dir cannot be
         watched."""
+        if self.metrics is not None:
+            self.metrics.serve()  # first: a port in use is a config error, before any work
         self.notifier.status("reconciling interrupted publishes")
         interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
@@ -179,6 +191,7 @@ class Daemon:
         self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._ask_accounts()
         self.alarms.start()
+        self.plan_file.start()
         self.dispatcher.dispatch(self.clock())
         waiting = sum(1 for job in self.store.all() if job.state is State.SCHEDULED)
         summary = f"watching {len(self.drafts_to_jobs.drafts)} draft(s), {waiting} scheduled"
@@ -237,12 +250,15 @@ class Daemon:
         log.info("stopping: no new work; waiting for publishes in flight")
         self.watcher.stop()
         self.alarms.stop()
+        self.plan_file.stop()
         if not self.workers.wait(self.stop_timeout, "publish", "reconcile"):
             log.warning(
                 "stopping: a publish still runs after %g s; it is reconciled at the next start",
                 self.stop_timeout,
             )
         self.rt.close()
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("stopped")
 
     def healthy(self) -> bool:
@@ -262,6 +278,7 @@ class Daemon:
         line. The watcher's deliveries come here through the main loop."""
         changed = self.drafts_to_jobs.on_paths(paths, self.blocked, self._publishing())
         self.dispatcher.changed(changed)
+        self.plan_file.stale()  # an edit can move a slot without changing any job
 
     def _publishing(self) -> set[str]:
         return self.workers.busy("publish", "reconcile")
@@ -436,6 +453,9 @@ class Daemon:
                 exc,
             )
         self.drafts_to_jobs.reset(new)
+        self.plan_file.reload(new)
+        if new.metrics.listen != old.metrics.listen:
+            log.warning("metrics.listen changed in config.yaml; restart publisher to use it")
         if accepted.watcher is not None:
             self.watcher.stop()
             self.watcher = accepted.watcher

@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,6 +118,9 @@ class Runtime:
         # this thread (never delaying a publish); a reload swaps it for a new one.
         self.notifier = Notifier(config.notify, tz=config.tz, clock=clock)
         self._cleanup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-cleanup")
+        # The daemon's metrics (metrics.listen) hear of every job change and API call too.
+        self.watchers: list[Callable[[Job | None, Job], None]] = []
+        self.call_watchers: list[Callable[[ApiCall], None]] = []
         store.observe(self._job_changed)
 
     @classmethod
@@ -181,11 +185,14 @@ class Runtime:
             pacer = self._pacers.setdefault(account, usage.Pacer())
         spec = config.accounts[account]
         on_call = None
-        if job_id is not None:
-            store = self.store
+        if job_id is not None or self.call_watchers:
+            store, watchers = self.store, tuple(self.call_watchers)
 
             def on_call(call: ApiCall) -> None:
-                store.record_call(job_id, call)
+                for watcher in watchers:
+                    watcher(call)
+                if job_id is not None:
+                    store.record_call(job_id, call)
 
         return graph.Client(
             http=self.http,
@@ -238,6 +245,8 @@ class Runtime:
 
     def _job_changed(self, before: Job | None, after: Job) -> None:
         self.notifier.job_changed(before, after)
+        for watcher in self.watchers:
+            watcher(before, after)
         if after.state in DONE and (before is None or before.state not in DONE):
             # the job's uploaded media (media.host s3) are not needed any more: delete them
             # off this thread (the store calls this inside its lock)
@@ -322,6 +331,13 @@ class Runtime:
         if cached is None or self.clock() - cached.at >= QUOTA_TTL:
             return None
         return cached.quota
+
+    def known_quota(self, account: str) -> graph.Quota | None:
+        """The account's quota as Meta last gave it (kept up to date by count_published),
+        however old; None before the first read."""
+        with self._lock:
+            cached = self._quota.get(account)
+        return cached.quota if cached is not None else None
 
     def remember_quota(self, account: str, quota: graph.Quota) -> None:
         with self._lock:
