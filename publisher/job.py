@@ -138,6 +138,9 @@ class Job(BaseModel):
     comment_requested_at: AwareDatetime | None = None
     comment_id: str | None = None
     comment_error: str | None = None
+    # The post's metrics as last read (`publishing.insights`): read_at, after (24h | 7d), and
+    # the numbers Meta gave; None until the first read.
+    insights: dict[str, Any] | None = None
     containers: tuple[Container, ...] = ()
     history: tuple[Event, ...] = ()
     api_calls: tuple[ApiCall, ...] = ()
@@ -161,7 +164,7 @@ class Job(BaseModel):
             "published_at": show(self.published_at),
             "error": self.error,
             "updated_at": show(self.updated_at),
-        }
+        } | ({"insights": dict(self.insights)} if self.insights is not None else {})
 
     @property
     def comment_pending(self) -> bool:

@@ -210,6 +210,9 @@ class Account(_Model):
     # state_dir/tokens/<account> (SPEC §8; config.refreshed, daemon.tokens).
     token_refresh: bool = True
     slots: list[Slot] | None = None
+    # Read each post's metrics ~24 h and ~7 d after it went live into status.insights
+    # (SPEC §9; publishing.insights). Needs the insights permission.
+    insights: bool = False
 
     @field_validator("ig_user_id", mode="before")
     @classmethod

@@ -49,6 +49,7 @@ from publisher.drafts import statusblock
 from publisher.errors import PublisherError
 from publisher.job import State
 from publisher.notify.change import token_expiring
+from publisher.publishing import insights
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ RESCAN_EVERY = 180.0
 # at most once a day per account (daemon.tokens).
 TOKEN_CARE_EVERY = 600.0
 FIRST_TOKEN_CARE = 5.0  # soon after start: it only reads files unless a token is due
+INSIGHTS_EVERY = 600.0  # a round of insights reads (publishing.insights: PER_ROUND each)
+FIRST_INSIGHTS = 120.0
 
 
 def tokenless(config: Config) -> dict[str, str]:
@@ -141,6 +144,8 @@ class Daemon:
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
+        self.insights = insights.Reader(runtime)
+        self.chores.every("insights", INSIGHTS_EVERY, self._read_insights, first=FIRST_INSIGHTS)
         self.chores.every(
             "token care", TOKEN_CARE_EVERY, self._look_after_tokens, first=FIRST_TOKEN_CARE
         )
@@ -368,6 +373,17 @@ class Daemon:
                 work = partial(token_care.look_after, self.rt, account)
                 self.workers.start(f"token:{account}", "token", account, work)
 
+    def _read_insights(self) -> None:
+        """Read the metrics of the posts whose ~24 h or ~7 d read is due (accounts with
+        `insights: true`), on the workers, never beside a publish of the same account."""
+        busy = self.workers.accounts("publish", "reconcile", "prepare", "token")
+        due = insights.due(self.store.all(), self.config, self.clock())
+        for account, reads in due.items():
+            if account in self.blocked or account in busy or self.insights.refused(account):
+                continue
+            work = partial(self.insights.run, account, reads)
+            self.workers.start(f"insights:{account}", "insights", account, work)
+
     def _token_looked_after(self, done: Done) -> None:
         outcome = done.result
         if not isinstance(outcome, token_care.Outcome):
@@ -454,6 +470,7 @@ class Daemon:
             )
         self.drafts_to_jobs.reset(new)
         self.plan_file.reload(new)
+        self.insights.forgive()
         if new.metrics.listen != old.metrics.listen:
             log.warning("metrics.listen changed in config.yaml; restart publisher to use it")
         if accepted.watcher is not None:

@@ -20,7 +20,7 @@ from typing import Literal
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["publish", "prepare", "reconcile", "check", "token"]
+Kind = Literal["publish", "prepare", "reconcile", "check", "token", "insights"]
 
 
 @dataclass(frozen=True)

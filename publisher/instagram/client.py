@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,6 +112,29 @@ class Client:
         return self.api != "instagram"
 
     # --- the calls ------------------------------------------------------------------------
+
+    def insights(self, media_id: str, metrics: Sequence[str]) -> dict[str, int]:
+        """GET /{ig-media-id}/insights?metric=...; return {metric: value} for the metrics
+        Meta gave (one it has no data for yet is left out, as Meta leaves it out). Needs
+        the insights permission (Instagram Media Insights reference,
+        https://developers.facebook.com/documentation/instagram-platform/reference/instagram-media/insights).
+        Raise the classified ApiError."""
+        body = self._session.call(
+            "GET",
+            f"/{media_id}/insights",
+            step="insights",
+            params={"metric": ",".join(metrics)},
+            expect="data",
+            retry=retry_safe,
+        )
+        found: dict[str, int] = {}
+        for item in body["data"] if isinstance(body["data"], list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            value = _metric_value(item)
+            if value is not None:
+                found[item["name"]] = value
+        return found
 
     def create_container(self, params: Mapping[str, str]) -> str:
         """POST /{ig-user-id}/media with `params` (from `instagram.payloads`); return the
@@ -367,4 +390,20 @@ def parse_timestamp(value: Any) -> datetime | None:
         except ValueError:
             continue
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def _metric_value(item: Mapping[str, Any]) -> int | None:
+    """One metric of an insights answer: `values[0].value` (lifetime metrics), or
+    `total_value.value` (the shape of newer metrics); None when neither is a number."""
+    values = item.get("values")
+    candidates: list[Any] = []
+    if isinstance(values, list) and values and isinstance(values[0], Mapping):
+        candidates.append(values[0].get("value"))
+    total = item.get("total_value")
+    if isinstance(total, Mapping):
+        candidates.append(total.get("value"))
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
     return None

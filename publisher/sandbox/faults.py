@@ -62,6 +62,9 @@ class Faults:
     # Every comment POST is refused with code 10, as when the token lacks the comments
     # permission (instagram_business_manage_comments / instagram_manage_comments).
     refuse_comments: bool = False
+    # Every insights read is refused with code 10, as when the token lacks the insights
+    # permission (instagram_business_manage_insights / instagram_manage_insights).
+    refuse_insights: bool = False
     # /refresh_access_token refuses a token younger than this (Meta: 24 hours).
     refresh_min_age_s: int = 86400
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from publisher.clock import Clock
-from publisher.sandbox import comments, meta_errors, params, tokens, views
+from publisher.sandbox import comments, insights, meta_errors, params, tokens, views
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.fetch import Fetcher
 from publisher.sandbox.views import ERROR, EXPIRED, FINISHED, IN_PROGRESS, PUBLISHED
@@ -332,6 +332,17 @@ class Graph:
         with self._lock:
             self._author(key)
             return comments.listing(self._world, media_id, query)
+
+    def insights(self, media_id: str, query: Mapping[str, str], key: str) -> dict[str, Any]:
+        """GET /{ig-media-id}/insights?metric=...: the post's metrics (`sandbox.insights`)."""
+        with self._lock:
+            self._author(key)
+            if self.faults.refuse_insights:
+                raise meta_errors.comment_permission()  # the same (#10) Meta gives both
+            post = next((post for post in self._world.posts if post.id == media_id), None)
+            if post is None:
+                raise meta_errors.no_such_object("GET", media_id)
+            return insights.answer(post, query.get("metric", ""), self._clock())
 
     # --- inside the lock ------------------------------------------------------------------
 

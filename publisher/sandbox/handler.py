@@ -4,7 +4,8 @@ faults, control endpoints). `server.SandboxServer` owns one `GraphHTTPServer`.
 Graph routes (any `/vNN.N/` version prefix; `ig` is any run of digits, an account is made on
 first use): POST /{ig}/media, POST /{ig}/media_publish, GET /{id}, GET /{ig}/media,
 GET /{ig}/stories, GET /{ig}/content_publishing_limit, GET /me, GET /debug_token,
-POST|GET /{media-id}/comments; and, unversioned like Meta's, GET /refresh_access_token.
+POST|GET /{media-id}/comments, GET /{media-id}/insights; and, unversioned like Meta's,
+GET /refresh_access_token.
 Control (no token, for tests that drive a sandbox in another process): GET|POST
 /_sandbox/faults, GET /_sandbox/posts, GET /_sandbox/publish_calls, POST /_sandbox/reset.
 
@@ -192,6 +193,10 @@ class Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise meta_errors.unknown_path(method, path)
             answer = graph.list_comments(rest[0], query, key)
+        elif (
+            method == "GET" and len(rest) == 2 and _DIGITS.match(rest[0]) and rest[1] == "insights"
+        ):
+            answer = graph.insights(rest[0], query, key)
         elif len(rest) == 2 and _DIGITS.match(rest[0]):
             ig_user_id, edge = rest
             if method == "POST" and edge == "media":
