@@ -124,9 +124,10 @@ class Daemon:
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """The daemon's resident memory (MB); field VmHWM: its peak so far."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return 0.0
 
@@ -297,6 +298,7 @@ def bench_burst(root: Path, count: int) -> dict[str, Any]:
             "drop_s": round(dropped, 2),
             "all_scheduled_s": round(scheduled, 2),
             "all_status_written_s": round(written, 2),
+            "peak_rss_mb": round(daemon.rss_mb("VmHWM"), 1),
         }
     finally:
         daemon.stop()
@@ -338,6 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller figures, shorter window")
     parser.add_argument("--only", default="lateness,burst,idle", help="comma-separated list")
+    parser.add_argument("--burst", type=int, default=0, help="drafts in the burst (1000)")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     print(f"# {platform.node()} {os.cpu_count()} cpus, Python {platform.python_version()}")
@@ -347,7 +350,7 @@ def main() -> None:
             posts, reels = (6, 3) if args.quick else (20, 10)
             print("lateness", json.dumps(bench_lateness(root / "lateness", posts, reels)))
         if "burst" in wanted:
-            count = 200 if args.quick else 1000
+            count = args.burst or (200 if args.quick else 1000)
             print("burst", json.dumps(bench_burst(root / "burst", count)))
         if "idle" in wanted or "restart" in wanted:
             count, window = (1000, 5.0) if args.quick else (10000, 30.0)
