@@ -2,10 +2,13 @@
 Login token refreshed once it is due, kept 0600 in state_dir/tokens and used from then on
 (across restarts, while the configured one is unchanged); a token too new or a network
 error tried again a day later, never a block; a refused token blocks; a Facebook Login
-token checked once a day; and the token in no log line, store or draft on the way."""
+token checked once a day; a token that cannot be renewed and has fewer than 7 days left told
+once (notify `token_expiring`, to a loopback receiver); and the token in no log line, store,
+draft or notification on the way."""
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from publisher.publishing.runtime import Runtime
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import ManualClock
 from tests.support.daemon import open_daemon
+from tests.support.receiver import Receiver
 from tests.support.site import load_config, make_site, write_draft
 from tests.support.wait import wait_for
 
@@ -202,6 +206,65 @@ def test_the_daemon_refreshes_by_itself_between_publishes(
 
         wait_for(refreshed_now)
         assert "main" not in daemon.blocked
+    finally:
+        daemon.request_stop()
+        daemon.shutdown()
+
+
+# --- token_expiring through the running daemon ------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+def site_telling(root: Path, sandbox: SandboxServer, receiver: Receiver) -> Config:
+    account = {"api": "instagram", "base_url": sandbox.base_url, "access_token": OLD}
+    path = make_site(root, account=account)
+    document = json.loads(path.read_text())
+    document["notify"] = {
+        "urls": [f"json://127.0.0.1:{receiver.port}/hook"],
+        "on": ["token_expiring"],
+    }
+    path.write_text(json.dumps(document))
+    return load_config(path)
+
+
+def test_a_token_that_cannot_be_renewed_is_told_once_with_days_left(
+    tmp_path: Path, sandbox: SandboxServer, receiver: Receiver, clock: ManualClock
+) -> None:
+    config = site_telling(tmp_path, sandbox, receiver)
+    sandbox.faults.refresh_min_age_s = 0
+    daemon = open_daemon(config, clock)
+    try:
+        clock.advance(timedelta(seconds=loop.FIRST_TOKEN_CARE))
+        wait_for(lambda: (daemon.step(), tokens.token(config, "main") != OLD)[1])
+        assert daemon.workers.wait(10)  # the refresh's task has ended: the next one can start
+        daemon.step()
+        renewed = tokens.token(config, "main")
+        assert renewed is not None
+        expires = tokens.expires(config, "main")
+        assert expires is not None
+
+        # From now on Meta refuses to refresh it; 54 days later it has 6 days left.
+        sandbox.faults.refresh_min_age_s = 10**9
+        clock.now = expires - timedelta(days=6)
+        wait_for(lambda: (daemon.step(), len(receiver.requests) >= 1)[1], timeout=20)
+        [told] = receiver.requests
+        body = json.loads(told.body)
+        text = json.dumps(body)
+        assert "main" in text and "expir" in text.lower()
+        assert renewed not in text and OLD not in text
+
+        # an hour later, tried again (and refused again): not told twice in a day
+        clock.advance(timedelta(hours=1))
+        for _ in range(5):
+            daemon.step()
+        daemon.workers.wait(5)
+        daemon.step()
+        assert len(receiver.requests) == 1
     finally:
         daemon.request_stop()
         daemon.shutdown()
