@@ -89,3 +89,23 @@ def test_a_photo_edited_after_its_link_was_made_goes_out_as_edited(
         with httpx.Client(timeout=5, trust_env=False) as http:
             assert http.get(links.urls[0]).status_code == 404  # the photo as first linked
             assert http.get(links.urls[1]).content == edited  # what the post was made from
+
+
+def test_a_video_gone_when_its_link_is_made_is_retried_with_a_sentence(
+    site: Config, sandbox: SandboxServer, fake_time: SleepClock
+) -> None:
+    path = write_draft(site, "reel")
+    loaded = drafts.load(path, site)
+    assert loaded.draft is not None, loaded.problems
+    draft = loaded.draft
+    (site.content_dir / "clip.mp4").unlink()  # after validation, before its link
+    with Runtime.open(site, clock=fake_time, sleep=fake_time.sleep) as rt:
+        job = rt.store.add(
+            Job(draft=draft.rel, account=draft.account, type=draft.type, scheduled_for=fake_time())
+        )
+        after = flow.publish(rt, job.id, draft)
+    assert after.state is State.RETRYING
+    assert after.error is not None
+    assert "'clip.mp4' cannot be read: No such file or directory" in after.error
+    assert "internal error" not in after.error
+    assert sandbox.posts() == []
