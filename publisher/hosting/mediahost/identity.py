@@ -11,16 +11,17 @@ Why the hash is checked, and why not by reading the file per request: (device, i
 every swap (a rename, a symlink, a folder on the path: another file is another inode) and
 size + mtime catch an append or a rewrite. What they cannot catch is a rewrite in place of
 the same inode that keeps the size and sets the mtime back (`touch -r`, os.utime: allowed
-to whoever can write the file). The content hash catches that, and it is cheap to check:
-`Digests` keeps each file's hash by its full stat, which includes st_ctime_ns; the kernel
-sets ctime on every write and on every utime, and no user can set it back, so an unchanged
-stat means unchanged bytes and the hash is looked up, not recomputed. (The kernel's clock
-for ctime is coarse, a few ms: a write in the same tick as the hash could keep the stat, so a
-file changed less than `RACY` before it was hashed is not remembered, like git's "racily
-clean" entries; it is hashed again at the next request.) A file is hashed once
-when its link is made (a 1 GB video: about 2 s of one core) and again only if its stat
-changed (then most often the link is refused before: another size or mtime), or after a
-restart (the first request of a link made before it).
+to whoever can write the file), or a new file given the inode number of a deleted one with
+the same size and mtime. The content hash catches both, and it is cheap to check: `Digests`
+keeps each file's hash by its full stat, which includes st_ctime_ns; the kernel sets ctime
+on every write, utime and creation, and no user can set it back, so an unchanged stat means
+unchanged bytes and the hash is looked up, not recomputed. (The kernel's clock for ctime is
+coarse, a few ms: a write in the same tick as the hash could keep the stat, so a file
+changed less than `RACY` before it was hashed is not remembered, like git's "racily clean"
+entries: it is hashed again at the next request.) So a file is hashed once when its link is
+made (a 1 GB video: 1-2 s of one core, docs/benchmarks.md), again only if its stat changed
+(most often the link is refused before that: another inode, size or mtime), and once after
+a restart (at the first request of a link made before it).
 
 A converted copy in state_dir/cache (`/c/` links) is bound without its mtime: the publish
 flow touches a copy's mtime each time a job links it (to keep it from the cache sweep), and

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,6 +230,21 @@ def test_a_file_is_hashed_once_while_its_stat_is_unchanged(tmp_path: Path) -> No
         info = os.fstat(handle.fileno())
     assert digests.of(closed, info) == first.sha256
     assert first.size == len(PHOTO)
+
+
+def test_a_remembered_hash_is_not_used_once_the_file_was_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(PHOTO)
+    digests = identity.Digests(racy=0)
+    with path.open("rb") as handle:
+        bound = identity.bind(handle, digests)
+    # past the kernel's coarse ctime tick, so that the rewrite gets a ctime of its own
+    wait_for(lambda: time.time_ns() - path.stat().st_ctime_ns > 50_000_000, what="a tick")
+    content = path.parent
+    _rewritten_in_place_mtime_put_back(content)
+    with path.open("rb") as handle:
+        assert bound.holds_for(os.fstat(handle.fileno()))  # inode, size and mtime agree
+        assert identity.still(bound, handle, digests) is False  # the bytes do not
 
 
 def test_a_file_changed_just_before_it_was_hashed_is_hashed_again(tmp_path: Path) -> None:
