@@ -30,13 +30,14 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import secrets
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import boto3
 import httpx
@@ -46,11 +47,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from publisher import logs
 from publisher.config import Config
+from publisher.drafts import files
 from publisher.errors import ConfigError, Problem, PublisherError
 from publisher.hosting import s3errors
-from publisher.hosting.mediahost import content_type
+from publisher.hosting.mediahost.links import CACHE
+from publisher.hosting.mediahost.server import content_type
 from publisher.hosting.s3errors import Target
-from publisher.hosting.s3layout import UNOWNED, file_digest, is_owner, object_key, owner_of
+from publisher.hosting.s3layout import UNOWNED, is_owner, object_key, owner_of
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -113,6 +116,8 @@ class S3Host:
     """`media.host: s3` (module doc). Owns a boto3 S3 client, made by `start()` (or the
     first call that needs it); thread-safe, as the daemon's workers share it.
 
+    `media_dirs` are the folders a file may be read from (content_dir, state_dir/cache):
+    a file is opened beneath one of them, no link followed out of it (`drafts.files`).
     `attempts` is botocore's: each S3 request is tried this many times (backoff between)
     before an error is raised.
     """
@@ -122,6 +127,7 @@ class S3Host:
         *,
         target: Target,
         link_ttl: timedelta,
+        media_dirs: Sequence[Path],
         attempts: int = 3,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
@@ -138,6 +144,7 @@ class S3Host:
                 ]
             )
         self._target = target
+        self._media_dirs = [Path(os.path.realpath(folder)) for folder in media_dirs]
         self._expires_in = int(link_ttl.total_seconds())
         # Path-style addressing for other endpoints (MinIO needs it; R2 and others take it);
         # AWS picks virtual hosts itself. Checksums only where the API requires them: the
@@ -178,25 +185,33 @@ class S3Host:
         for, upload it unless the same bytes are already stored for that job, and return a
         presigned GET link valid for `link_ttl`.
 
+        The file is opened once, beneath the media folder it is in (a link swapped in to
+        lead out of it is not followed), and hashed and uploaded from that descriptor.
+
         Raise ConfigError for a setup problem (bucket, credentials, region), Transient if
-        S3 does not answer or answers 5xx, OSError if the file cannot be read, ValueError if
-        `job_id` cannot name a folder.
+        S3 does not answer or answers 5xx, OSError if the file cannot be read
+        (OutsideContentDir if it leads out of the media folders), ValueError if `job_id`
+        cannot name a folder.
         """
-        digest = file_digest(path)
-        key = object_key(self._target.prefix, job_id or UNOWNED, digest, path.name)
-        with self._translated("media upload") as client:
-            if self._stored(client, key):
-                log.debug("media: %s is already in the bucket", path.name)
-            else:
-                with path.open("rb") as body:
+        with self._open(path) as body:
+            hashed = hashlib.sha256()
+            for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                hashed.update(chunk)
+            digest = hashed.hexdigest()
+            key = object_key(self._target.prefix, job_id or UNOWNED, digest, path.name)
+            with self._translated("media upload") as client:
+                if self._stored(client, key):
+                    log.debug("media: %s is already in the bucket", path.name)
+                else:
+                    body.seek(0)
                     client.put_object(
                         Bucket=self._target.bucket,
                         Key=key,
                         Body=body,
                         ContentType=content_type(path),
                     )
-                log.info("media: uploaded %s to the bucket", path.name)
-            return self._presign(client, key)
+                    log.info("media: uploaded %s to the bucket", path.name)
+                return self._presign(client, key)
 
     def release(self, job_id: str) -> None:
         """Delete the job's objects (the job is published, failed or cancelled). Best
@@ -255,6 +270,15 @@ class S3Host:
             return str(exc)
 
     # --- inside ---------------------------------------------------------------------------
+
+    def _open(self, path: Path) -> BinaryIO:
+        """`path` opened beneath the media folder its real location is in. Raise
+        OutsideContentDir if it is in none, OSError if it cannot be opened."""
+        real = Path(os.path.realpath(path))
+        for folder in self._media_dirs:
+            if real.is_relative_to(folder):
+                return files.open_beneath(folder, path)
+        raise files.OutsideContentDir(0, f"{path} is not in the media folders")
 
     def _client(self) -> S3Client:
         with self._lock:
@@ -419,4 +443,8 @@ def make(config: Config) -> S3Host:
         region=settings.region,
         config_path=str(config.config_path),
     )
-    return S3Host(target=target, link_ttl=config.media.link_ttl)
+    return S3Host(
+        target=target,
+        link_ttl=config.media.link_ttl,
+        media_dirs=(config.content_dir, config.state_dir / CACHE),
+    )

@@ -10,10 +10,8 @@ sweep tell ours (this shape) from anything else under the prefix.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
-from pathlib import Path
 
 UNOWNED = "unowned"
 
@@ -59,9 +57,3 @@ def owner_of(prefix: str, key: str) -> str | None:
     if len(parts) != 3 or not _OWNER.match(parts[0]) or not _DIGEST.match(parts[1]):
         return None
     return parts[0] if parts[2] else None
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of the file's bytes, in hex. Raise OSError if it cannot be read."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

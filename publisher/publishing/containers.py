@@ -172,7 +172,14 @@ def _url(
             os.utime(sent, (stamp, stamp))
         path = sent
     # the job id lets a host that uploads (s3) delete the job's objects when it ends
-    url: str = rt.media.url_for(path, job_id=job_id)
+    try:
+        url: str = rt.media.url_for(path, job_id=job_id)
+    except OSError as exc:  # the link is bound to the file: gone, unreadable, changing
+        raise Transient(
+            f"{item.source!r} cannot be read: {exc.strerror or exc}",
+            step="media",
+            hint="publisher tries again at the next attempt.",
+        ) from exc
     return url
 
 

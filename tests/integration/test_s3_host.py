@@ -77,7 +77,8 @@ def make_host(
         region=region,
         config_path="/site/config.yaml",
     )
-    return S3Host(target=target, link_ttl=TTL, attempts=attempts)
+    # the tests' files are all over tmp_path: any folder is a media folder here
+    return S3Host(target=target, link_ttl=TTL, attempts=attempts, media_dirs=[Path("/")])
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from publisher import config
 from publisher.errors import StoreCorrupt
 from publisher.hosting import mediahost
-from publisher.hosting.mediahost import BaseUrlHost, ServeHost, byte_range, sign
+from publisher.hosting.mediahost import BaseUrlHost, ServeHost, byte_range, links
 from tests.support.clock import ManualClock
 from tests.support.wait import wait_for
 
@@ -78,11 +78,21 @@ def raw_get(port: int, path: str) -> int:
         connection.close()
 
 
-def _link_parts(url: str) -> tuple[str, str, str, str]:
-    match = re.fullmatch(r"(http://127\.0\.0\.1:\d+)/m/(\d+)/([A-Za-z0-9_-]+)/(.+)", url)
+def _link_parts(url: str) -> tuple[str, str, str, str, str]:
+    """(base, expires, binding, signature, relpath) of a content link."""
+    match = re.fullmatch(
+        r"(http://127\.0\.0\.1:\d+)/m/(\d+)/([0-9a-f.]+[A-Za-z0-9_-]{43})/([A-Za-z0-9_-]+)/(.+)",
+        url,
+    )
     assert match, url
-    base, expires, signature, relpath = match.groups()
-    return base, expires, signature, relpath
+    base, expires, binding, signature, relpath = match.groups()
+    return base, expires, binding, signature, relpath
+
+
+def _forged(tmp_path: Path, expires: int, binding: str, relpath: str) -> str:
+    """A link signed with the host's own key, for a path of the test's choosing."""
+    key = (tmp_path / "state" / "media.key").read_bytes()
+    return links.path_of(key, "m", expires, binding, relpath)
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -103,7 +113,7 @@ def test_a_signed_link_serves_exactly_the_file(
 ) -> None:
     url = host.url_for(content / name)
     assert url.isascii() and " " not in url
-    base, expires, _, _ = _link_parts(url)
+    base, expires, _, _, _ = _link_parts(url)
     assert base == f"http://127.0.0.1:{host.port}"
     assert int(expires) == int((T0 + TTL).timestamp())
     response = http.get(url)
@@ -119,26 +129,29 @@ def test_a_relative_path_is_relative_to_the_content_folder(host: ServeHost, cont
     assert host.url_for(Path("clip.mp4")) == host.url_for(content / "clip.mp4")
 
 
-def test_the_signature_covers_expiry_and_path(
+def test_the_signature_covers_expiry_binding_and_path(
     host: ServeHost, content: Path, tmp_path: Path
 ) -> None:
     url = host.url_for(content / "photo.jpg")
-    _, expires, signature, relpath = _link_parts(url)
+    _, expires, binding, signature, relpath = _link_parts(url)
     key = (tmp_path / "state" / "media.key").read_bytes()
-    assert signature == sign(key, int(expires), relpath)
-    assert signature != sign(key, int(expires) + 1, relpath)
+    assert signature == links.sign(key, int(expires), binding, relpath)
+    assert signature != links.sign(key, int(expires) + 1, binding, relpath)
+    assert signature != links.sign(key, int(expires), binding.replace(".", ".0", 1), relpath)
 
 
 def _tampered(url: str, how: str, content: Path, host: ServeHost) -> str:
-    base, expires, signature, relpath = _link_parts(url)
+    base, expires, binding, signature, relpath = _link_parts(url)
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
-    other = _link_parts(host.url_for(content / "clip.mp4"))[3]
+    _, _, other_binding, _, other = _link_parts(host.url_for(content / "clip.mp4"))
     return {
-        "signature": f"{base}/m/{expires}/{flipped}/{relpath}",
-        "expiry pushed later": f"{base}/m/{int(expires) + 3600}/{signature}/{relpath}",
-        "another file, same signature": f"{base}/m/{expires}/{signature}/{other}",
-        "no signature": f"{base}/m/{expires}/{relpath}",
-        "prefix": f"{base}/x/{expires}/{signature}/{relpath}",
+        "signature": f"{base}/m/{expires}/{binding}/{flipped}/{relpath}",
+        "expiry pushed later": f"{base}/m/{int(expires) + 3600}/{binding}/{signature}/{relpath}",
+        "another file, same signature": f"{base}/m/{expires}/{binding}/{signature}/{other}",
+        "another binding": f"{base}/m/{expires}/{other_binding}/{signature}/{relpath}",
+        "no binding": f"{base}/m/{expires}/{signature}/{relpath}",
+        "no signature": f"{base}/m/{expires}/{binding}/{relpath}",
+        "prefix": f"{base}/x/{expires}/{binding}/{signature}/{relpath}",
         "root": f"{base}/",
         "bare prefix": f"{base}/m/",
     }[how]
@@ -150,6 +163,8 @@ def _tampered(url: str, how: str, content: Path, host: ServeHost) -> str:
         "signature",
         "expiry pushed later",
         "another file, same signature",
+        "another binding",
+        "no binding",
         "no signature",
         "prefix",
         "root",
@@ -189,9 +204,8 @@ def test_a_link_to_a_file_that_is_gone_is_404(
 def test_a_signed_folder_is_not_listed(
     host: ServeHost, content: Path, http: httpx.Client, tmp_path: Path
 ) -> None:
-    key = (tmp_path / "state" / "media.key").read_bytes()
-    expires = int((T0 + TTL).timestamp())
-    url = f"http://127.0.0.1:{host.port}/m/{expires}/{sign(key, expires, 'sub')}/sub"
+    _, expires, binding, _, _ = _link_parts(host.url_for(content / "photo.jpg"))
+    url = f"http://127.0.0.1:{host.port}{_forged(tmp_path, int(expires), binding, 'sub')}"
     assert http.get(url).status_code == 404
 
 
@@ -238,14 +252,12 @@ def test_a_symlink_that_leaves_the_folder_is_not_served(
     (content / "photo.jpg").symlink_to(secret)
     assert http.get(url).status_code == 404
     # A link signed by hand for a traversal path is refused too.
-    key = (tmp_path / "state" / "media.key").read_bytes()
-    expires = int((T0 + TTL).timestamp())
-    forged = f"/m/{expires}/{sign(key, expires, '../secret.jpg')}"
-    assert raw_get(host.port, forged + "/../secret.jpg") == 404
-    assert raw_get(host.port, forged + "/..%2Fsecret.jpg") == 404
+    _, expires, binding, _, _ = _link_parts(host.url_for(content / "clip.mp4"))
+    forged = _forged(tmp_path, int(expires), binding, "../secret.jpg")
+    assert raw_get(host.port, forged) == 404
+    assert raw_get(host.port, forged.replace("../", "..%2F")) == 404
     # ... while the same hand-signed form reaches a file inside the folder (the key is right).
-    inside = f"/m/{expires}/{sign(key, expires, 'clip.mp4')}/clip.mp4"
-    assert raw_get(host.port, inside) == 200
+    assert raw_get(host.port, _forged(tmp_path, int(expires), binding, "clip.mp4")) == 200
 
 
 def test_a_symlink_inside_the_folder_is_served(
@@ -446,7 +458,7 @@ def test_requests_are_logged_without_the_signature(
     caplog.set_level("DEBUG", logger="publisher.hosting.mediahost")
     url = host.url_for(content / "photo.jpg")
     http.get(url)
-    signature = _link_parts(url)[2]
+    signature = _link_parts(url)[3]
 
     def lines() -> list[str]:
         return [record.getMessage() for record in caplog.records]
@@ -473,7 +485,11 @@ def test_a_converted_copy_in_the_cache_is_served(
 ) -> None:
     copy = _cached(tmp_path)
     url = host.url_for(copy)
-    assert re.fullmatch(rf"http://127\.0\.0\.1:{host.port}/c/\d+/[A-Za-z0-9_-]+/{copy.name}", url)
+    assert re.fullmatch(
+        rf"http://127\.0\.0\.1:{host.port}/c/\d+/[0-9a-f.]+-\.[A-Za-z0-9_-]{{43}}/"
+        rf"[A-Za-z0-9_-]+/{re.escape(copy.name)}",
+        url,
+    )
     response = http.get(url)
     assert response.status_code == 200
     assert response.content == copy.read_bytes()
