@@ -113,12 +113,14 @@ class Uploader:
         source: BinaryIO,
         size: int,
         *,
+        offset: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """Make Meta hold all `size` bytes of `source` (an open file) for the container:
-        ask how many it has, send the rest, and after an interruption (a transport error, a
-        5xx, a retriable answer) ask again and send from there. Return once every byte is
-        in; `progress(sent, size)` hears of each answer.
+        ask how many it has (unless `offset` says it: 0 for a container just made), send
+        the rest, and after an interruption (a transport error, a 5xx, a retriable answer)
+        ask again and send from there. Return once every byte is in; `progress(sent,
+        size)` hears of each answer.
 
         Raise AuthFailed if the host refuses the token, Transient when it is still
         incomplete after `max_attempts` POSTs (the next attempt resumes where it stopped)."""
@@ -126,7 +128,8 @@ class Uploader:
             raise errors.AuthFailed("no access token to upload with", step=STEP)
         failure: errors.ApiError | None = None
         for attempt in range(self._max_attempts):
-            offset = self._received(container_id)
+            if attempt or offset is None:
+                offset = self._received(container_id)
             if progress is not None:
                 progress(min(offset, size), size)
             if offset >= size:

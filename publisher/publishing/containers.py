@@ -131,20 +131,34 @@ def ready(
         )
         if 0 in uploaded:
             resumable.upload(
-                rt, client, job_id, draft, single, item=draft.media[0], progress=progress
+                rt,
+                client,
+                job_id,
+                draft,
+                single,
+                item=draft.media[0],
+                progress=progress,
+                fresh=True,
             )
         _wait_finished(rt, client, job_id, [single], progress, until=until)
         return single
 
+    reused = {index: live.get(("child", index)) for index in range(len(items))}
     children = [
-        live.get(("child", index))
+        reused[index]
         or _create(rt, client, job_id, draft, params, role="child", item=index, progress=progress)
         for index, params in enumerate(items)
     ]
     for index in sorted(uploaded):  # each child's id is recorded before its bytes go
-        child = children[index]
         resumable.upload(
-            rt, client, job_id, draft, child, item=draft.media[index], progress=progress
+            rt,
+            client,
+            job_id,
+            draft,
+            children[index],
+            item=draft.media[index],
+            progress=progress,
+            fresh=reused[index] is None,
         )
     _wait_finished(rt, client, job_id, children, progress, until=until)
     params = payloads.with_children(parent, [child.id for child in children])

@@ -59,9 +59,11 @@ def upload(
     *,
     item: drafts.MediaItem,
     progress: Progress,
+    fresh: bool = False,
 ) -> None:
     """Make Meta hold every byte of `item` (a local video) for `container` (recorded in the
-    job store), resuming from what it already holds. The file is opened beneath
+    job store), resuming from what it already holds (`fresh`: the container was just
+    made, so it holds nothing and Meta is not asked). The file is opened beneath
     content_dir (a link swapped in since validation is not followed out) and streamed.
     Raise what the upload raises (Transient: the next attempt resumes), Permanent if the
     file cannot be opened."""
@@ -101,4 +103,4 @@ def upload(
 
     with source:
         size = os.fstat(source.fileno()).st_size
-        uploader.send(container.id, source, size, progress=told)
+        uploader.send(container.id, source, size, offset=0 if fresh else None, progress=told)

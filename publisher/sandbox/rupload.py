@@ -82,6 +82,12 @@ class Spool:
     def path(self, container_id: str) -> Path:
         return self.folder / f"{container_id}.part"
 
+    def clear(self) -> None:
+        """Forget every partial upload (the sandbox was reset)."""
+        with self.lock:
+            for part in self.folder.glob("*.part"):
+                part.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self._own:
             shutil.rmtree(self.folder, ignore_errors=True)

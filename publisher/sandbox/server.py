@@ -133,6 +133,7 @@ class SandboxServer:
     def reset(self) -> None:
         """Forget every account, container and post; all faults back to off."""
         self.graph.reset()
+        self.uploads.clear()
         for name, value in faults_module.to_json(Faults()).items():
             setattr(self._faults, name, value)
         with self._random_lock:
