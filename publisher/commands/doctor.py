@@ -20,18 +20,13 @@ Like `publisher accounts`, it takes no store lock and works while the daemon run
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import io
 import json
 import os
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from publisher.clock import Clock, system_clock
 from publisher.commands import accounts
@@ -39,7 +34,7 @@ from publisher.commands.accounts import AccountRow
 from publisher.config import Config
 from publisher.drafts import files
 from publisher.errors import PublisherError
-from publisher.hosting import mediahost
+from publisher.hosting import mediahost, probe
 from publisher.store import lock
 
 # The permissions publishing needs (instagram-api.md §1, Meta's Content Publishing guide,
@@ -51,9 +46,6 @@ PUBLISH_SCOPES = {
     "sandbox": ("instagram_business_basic", "instagram_business_content_publish"),
 }
 TOKEN_WARN_DAYS = 7
-FETCH_TIMEOUT = 15.0
-# What Meta's fetcher looks like to a server (the sandbox's fetcher says the same).
-FETCHER_AGENT = "facebookexternalhit/1.1"
 TIMESYNC_MARKER = Path("/run/systemd/timesync/synchronized")
 
 Runner = Callable[[list[str]], str | None]
@@ -207,7 +199,7 @@ def _serve_check(config: Config, clock: Clock) -> Check:
         link_ttl=config.media.link_ttl,
         clock=clock,
     )
-    running = publisher_running(config.state_dir)
+    running = lock.held(config.state_dir)
     if not running:
         try:
             server.start()
@@ -220,9 +212,9 @@ def _serve_check(config: Config, clock: Clock) -> Check:
                 "stop the program on that port, or choose another media.listen (and public_url)",
             )
     try:
-        with _test_jpeg(mediahost.cache_dir(config)) as (path, data):
+        with probe.test_jpeg(mediahost.cache_dir(config)) as (path, data):
             url = server.url_for(path)
-            problem = fetch_problem(url, data, what=f"media.public_url ({public})")
+            problem = probe.fetch_problem(url, data, what=f"media.public_url ({public})")
     finally:
         server.stop()
     who = "the running publisher's" if running else "the built-in"
@@ -241,13 +233,13 @@ def _serve_check(config: Config, clock: Clock) -> Check:
 def _mirror_check(config: Config) -> Check:
     name = "media host"
     public = config.media.public_url
-    sample = _a_jpeg(config.content_dir)
+    sample = probe.a_jpeg(config.content_dir)
     if sample is None:
         return Check(name, True, f"unknown: no JPEG in content_dir to fetch through {public}")
     with files.open_beneath(config.content_dir, sample) as handle:
         data = handle.read()
     url = mediahost.BaseUrlHost(content_dir=config.content_dir, public_url=public).url_for(sample)
-    problem = fetch_problem(url, data, what=f"media.public_url ({public})")
+    problem = probe.fetch_problem(url, data, what=f"media.public_url ({public})")
     if problem is None:
         return Check(name, True, f"{sample.name} answers through {public}")
     return Check(
@@ -257,38 +249,6 @@ def _mirror_check(config: Config) -> Check:
         "media.public_url must be where content_dir is mirrored, file for file, without "
         "login; or use media.host: serve or s3",
     )
-
-
-def fetch_problem(url: str, expected: bytes, *, what: str) -> str | None:
-    """Fetch `url` as Meta's fetcher does (no cookies, no proxy of ours, redirects not
-    followed) and return None if it would take the answer, else what is wrong, naming
-    `what` (the config key that made the link)."""
-    try:
-        with httpx.Client(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=FETCH_TIMEOUT,
-            headers={"User-Agent": FETCHER_AGENT},
-        ) as http:
-            response = http.get(url)
-    except httpx.HTTPError as exc:
-        return f"a test link through {what} could not be fetched ({type(exc).__name__})"
-    except httpx.InvalidURL:
-        return f"{what} does not make valid links"
-    if response.is_redirect:
-        return (
-            f"a test link through {what} answers {response.status_code}, a redirect "
-            f"(to {response.headers.get('location', '?')}); Meta does not follow it"
-        )
-    if response.status_code != 200:
-        return f"a test link through {what} answers {response.status_code}, not 200"
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "image/jpeg":
-        page = " (a login or error page?)" if kind == "text/html" else ""
-        return f"a test link through {what} answers {kind or 'no type'}{page}, not image/jpeg"
-    if response.content != expected:
-        return f"a test link through {what} answers other bytes than the file (another server?)"
-    return None
 
 
 def state_dir_check(state_dir: Path) -> Check:
@@ -341,50 +301,3 @@ def _run(command: list[str]) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def publisher_running(state_dir: Path) -> bool:
-    """True when a publisher process (the daemon, `publisher publish`) holds state_dir's
-    lock, and so runs its own media server. Tried with a shared lock, released at once:
-    nothing is written."""
-    try:
-        fd = os.open(state_dir / lock.LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock we got
-    return False
-
-
-@contextlib.contextmanager
-def _test_jpeg(cache: Path) -> Iterator[tuple[Path, bytes]]:
-    """A small JPEG in state_dir/cache for the length of the check."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (40, 120, 200)).save(buffer, "JPEG", quality=80)
-    data = buffer.getvalue()
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"doctor-{secrets.token_hex(6)}.jpg"
-    path.write_bytes(data)
-    try:
-        yield path, data
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _a_jpeg(content_dir: Path) -> Path | None:
-    """The first JPEG under content_dir (hidden and set-aside folders skipped), or None."""
-    for root, folders, names in os.walk(content_dir):
-        folders[:] = sorted(f for f in folders if not f.startswith((".", "_")))
-        for file_name in sorted(names):
-            if file_name.lower().endswith((".jpg", ".jpeg")) and not file_name.startswith("."):
-                return Path(root) / file_name
-    return None

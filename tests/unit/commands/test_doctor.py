@@ -1,85 +1,19 @@
-"""commands.doctor: each check's verdict and its words, over real loopback HTTP for the media
-fetch (a server that redirects, answers a login page, or other bytes), real folders for
-state_dir and a scripted `timedatectl` for the clock."""
+"""commands.doctor: each check's verdict and its words: the media host over real loopback
+HTTP (the fetch itself: tests/unit/hosting/test_probe.py), real folders for state_dir and a
+scripted `timedatectl` for the clock."""
 
 from __future__ import annotations
 
-import io
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image
 
 from publisher.commands import doctor
 from publisher.commands.accounts import AccountRow
 from tests.support.ports import free_port
 from tests.support.site import load_config, make_site
-
-
-def jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (1, 2, 3)).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def answering() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A loopback server answering every GET as `script` says: status, headers, body."""
-    script: dict[str, Any] = {"status": 200, "headers": {}, "body": b""}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(script["status"])
-            for name, value in script["headers"].items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(script["body"])))
-            self.end_headers()
-            self.wfile.write(script["body"])
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/x.jpg", script
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.parametrize(
-    ("status", "headers", "body", "words"),
-    [
-        (200, {"Content-Type": "image/jpeg"}, None, None),
-        (302, {"Location": "https://login.example/"}, b"", "a redirect"),
-        (200, {"Content-Type": "text/html"}, b"<html>Log in</html>", "login or error page"),
-        (200, {"Content-Type": "image/jpeg"}, b"\xff\xd8\xffother", "other bytes"),
-        (404, {"Content-Type": "text/plain"}, b"no", "answers 404, not 200"),
-    ],
-)
-def test_the_media_fetch_takes_only_what_meta_would(
-    answering: tuple[str, dict[str, Any]],
-    status: int,
-    headers: dict[str, str],
-    body: bytes | None,
-    words: str | None,
-) -> None:
-    url, script = answering
-    data = jpeg()
-    script.update(status=status, headers=headers, body=data if body is None else body)
-    problem = doctor.fetch_problem(url, data, what="media.public_url (X)")
-    if words is None:
-        assert problem is None
-    else:
-        assert problem is not None and words in problem and "media.public_url" in problem
 
 
 def test_a_public_url_that_leads_nowhere_fails_naming_it(tmp_path: Path) -> None:
