@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from publisher import config as config_module
+from publisher.commands import doctor
 from publisher.commands.publish import publish_draft
 from publisher.config import Config
 from publisher.errors import ConfigError
@@ -168,6 +169,9 @@ def test_the_token_is_in_no_log_line_of_an_interrupted_upload(
         sandbox.faults.upload_interruptions = 2
         job = publish(config, REEL, fake_time)
         assert job.state is State.PUBLISHED, job.error
+        report = doctor.run(config)  # the doctor's words too: it reads the same token
+        assert any(item.check == "account main: token" and item.ok for item in report)
+        assert canary not in doctor.render(report) + doctor.as_json(report)
     assert_no_canary(captured, tmp_path, canary)
 
 
