@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("accounts", "token validity, username, token expiry and publishing quota per account")
     p.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    p = add("doctor", "check everything a real publish needs: tokens, quota, media host, clock")
+    p.add_argument("--json", action="store_true", help="a JSON array of {check, ok, detail, fix}")
     p = add("completion", "print a shell completion script (bash, zsh or fish)")
     p.add_argument("shell", choices=SHELLS)
     p = add("sandbox", "run the built-in Graph API sandbox on loopback")
@@ -266,6 +268,20 @@ def cmd_accounts(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if all(row.valid for row in report) else EXIT_PROBLEMS
 
 
+def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher.commands import doctor
+
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        failed = doctor.config_failed([str(problem) for problem in exc.problems])
+        print(doctor.as_json([failed]) if args.json else doctor.render([failed]), file=out)
+        raise
+    report = doctor.run(cfg)
+    print(doctor.as_json(report) if args.json else doctor.render(report), file=out)
+    return EXIT_OK if all(item.ok for item in report) else EXIT_PROBLEMS
+
+
 def cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
     # argcomplete completes from this very parser, so commands and options never drift from
     # what `publisher --help` says (README "Shell completion" says where to put the script).
@@ -312,6 +328,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "accounts": cmd_accounts,
+    "doctor": cmd_doctor,
     "completion": cmd_completion,
     "sandbox": cmd_sandbox,
     "init": cmd_init,

@@ -46,6 +46,7 @@ class AccountRow:
     quota_used: int | None = None
     quota_total: int | None = None
     days_left: int | None = None  # until token_expires
+    scopes: tuple[str, ...] = ()  # the token's permissions, where the API tells them
 
 
 def check(
@@ -113,8 +114,18 @@ def _check_one(
             name, spec.api, True, f"quota not read: {exc.describe()}", username, expires
         )
     days = (expires - clock()).days if expires is not None else None
+    scopes = tuple(info.get("scopes") or ()) if info else ()
     return AccountRow(
-        name, spec.api, True, "", username, expires, quota.used, quota.total, days_left=days
+        name,
+        spec.api,
+        True,
+        "",
+        username,
+        expires,
+        quota.used,
+        quota.total,
+        days_left=days,
+        scopes=scopes,
     )
 
 

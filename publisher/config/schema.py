@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -213,6 +214,9 @@ class Account(_Model):
     # Read each post's metrics ~24 h and ~7 d after it went live into status.insights
     # (SPEC §9; publishing.insights). Needs the insights permission.
     insights: bool = False
+    # media.video_upload: resumable sends videos to this host instead of Meta's
+    # (a proxy, a test server); None: rupload.facebook.com, or the sandbox itself.
+    upload_url: HttpUrl | None = None
 
     @field_validator("ig_user_id", mode="before")
     @classmethod
@@ -263,6 +267,9 @@ class Media(_Model):
     public_url: HttpUrl = "http://127.0.0.1:8765"
     link_ttl: Duration = timedelta(hours=2)
     s3: S3 = Field(default_factory=S3)
+    # url: Meta fetches videos from media.host like images; resumable: publisher sends
+    # their bytes to Meta's upload host (Facebook Login only), no public URL needed.
+    video_upload: Literal["url", "resumable"] = "url"
 
     @field_validator("listen")
     @classmethod
@@ -365,6 +372,26 @@ class Config(BaseSettings):
                     f"ig_user_id {account.ig_user_id}; one account per Instagram user"
                 )
             seen[account.ig_user_id] = name
+        return value
+
+    @field_validator("media")
+    @classmethod
+    def _resumable_needs_facebook_login(cls, value: Media, info: ValidationInfo) -> Media:
+        """Meta documents resumable upload for apps with Facebook Login for Business only
+        (Upload Video to Meta Servers, https://developers.facebook.com/docs/instagram-platform/
+        content-publishing/resumable-uploads/): refused here rather than at a slot."""
+        accounts = info.data.get("accounts") or {}
+        if value.video_upload != "resumable":
+            return value
+        login = sorted(name for name, spec in accounts.items() if spec.api == "instagram")
+        if login:
+            raise ValueError(
+                "video_upload: resumable is documented by Meta for Facebook Login only, and "
+                f"account(s) {', '.join(map(repr, login))} use api: instagram (Instagram "
+                "Login), whose videos Meta only takes from a URL; set media.video_upload: url "
+                "(videos then go through media.host like images), or api: facebook for "
+                "those accounts"
+            )
         return value
 
     @cached_property

@@ -166,6 +166,23 @@ class Client:
         status = body.get("status")
         return ContainerStatus(str(body["status_code"]), str(status) if status else None)
 
+    def upload_progress(self, container_id: str) -> int:
+        """GET /{container-id}?fields=video_status: the bytes Meta holds of a resumable
+        upload (`uploading_phase.bytes_transferred`; 0 when it says nothing), where the
+        next upload POST starts (instagram-api.md §2.3). Retried freely (a read)."""
+        body = self._session.call(
+            "GET",
+            f"/{container_id}",
+            step="poll",  # a read of the container, like a status poll
+            params={"fields": "video_status"},
+            container_id=container_id,
+            retry=retry_safe,
+        )
+        status = body.get("video_status")
+        phase = status.get("uploading_phase") if isinstance(status, dict) else None
+        sent = phase.get("bytes_transferred") if isinstance(phase, dict) else None
+        return _count(sent)
+
     def publish(self, container_id: str) -> str:
         """POST /{ig-user-id}/media_publish creation_id=<container_id>; return the media id.
 

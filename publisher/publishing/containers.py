@@ -4,6 +4,8 @@
     ready             what an attempt calls: reuse what is live, create what is missing
                       (carousel children first, then the parent), wait for FINISHED
     with_one_rebuild  a dead container (ERROR, EXPIRED) is replaced once per attempt
+    (resumable)       a local video's bytes go to Meta's upload host right after its
+                      container is recorded (`publishing.resumable`), never before
     poll              status checks with the waits of `decisions.poll_delays`
     set_status        the last status seen, recorded on the job
 
@@ -25,9 +27,9 @@ from publisher.hosting import convert, mediahost
 from publisher.hosting.ratio import Fit
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
-from publisher.instagram import payloads
+from publisher.instagram import payloads, upload
 from publisher.job import WAITING, Container, Job, State
-from publisher.publishing import decisions, failpoints
+from publisher.publishing import decisions, failpoints, resumable
 from publisher.publishing.progress import Progress, noop
 from publisher.publishing.runtime import Runtime
 
@@ -103,27 +105,61 @@ def ready(
     live = decisions.live_containers(job, draft.fingerprint, rt.clock())
     top_role = "parent" if draft.type == "carousel" else "single"
     top = live.get((top_role, None))
+    # local videos sent to Meta's upload host (media.video_upload: resumable) need no URL
+    uploaded = resumable.sent_resumable(rt, draft)
     if top is not None:
+        if top_role == "single" and 0 in uploaded:  # an upload a crash or failure cut short
+            resumable.upload(rt, client, job_id, draft, top, item=draft.media[0], progress=progress)
         _wait_finished(rt, client, job_id, [top], progress, until=until)
         return top
 
     feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
-    urls = [_url(rt, item, job_id, fit=draft.fit, target=feed) for item in draft.media]
+    urls = [
+        "" if index in uploaded else _url(rt, item, job_id, fit=draft.fit, target=feed)
+        for index, item in enumerate(draft.media)
+    ]
     cover = draft.cover
     cover_url = _url(rt, cover, job_id, fit=None, target="story") if cover is not None else None
     items, parent = payloads.container_requests(draft, urls, cover_url)
+    items = [
+        upload.resumable_params(params) if index in uploaded else params
+        for index, params in enumerate(items)
+    ]
     if parent is None:
         single = _create(
             rt, client, job_id, draft, items[0], role="single", item=0, progress=progress
         )
+        if 0 in uploaded:
+            resumable.upload(
+                rt,
+                client,
+                job_id,
+                draft,
+                single,
+                item=draft.media[0],
+                progress=progress,
+                fresh=True,
+            )
         _wait_finished(rt, client, job_id, [single], progress, until=until)
         return single
 
+    reused = {index: live.get(("child", index)) for index in range(len(items))}
     children = [
-        live.get(("child", index))
+        reused[index]
         or _create(rt, client, job_id, draft, params, role="child", item=index, progress=progress)
         for index, params in enumerate(items)
     ]
+    for index in sorted(uploaded):  # each child's id is recorded before its bytes go
+        resumable.upload(
+            rt,
+            client,
+            job_id,
+            draft,
+            children[index],
+            item=draft.media[index],
+            progress=progress,
+            fresh=reused[index] is None,
+        )
     _wait_finished(rt, client, job_id, children, progress, until=until)
     params = payloads.with_children(parent, [child.id for child in children])
     top = _create(rt, client, job_id, draft, params, role="parent", item=None, progress=progress)

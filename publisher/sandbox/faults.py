@@ -67,6 +67,11 @@ class Faults:
     refuse_insights: bool = False
     # /refresh_access_token refuses a token younger than this (Meta: 24 hours).
     refresh_min_age_s: int = 86400
+    # The next N resumable-upload POSTs (sandbox.rupload) keep only the first half of the
+    # bytes they carry, then fail as `upload_interrupt_with` says: a bare 502 ("502") or
+    # the connection dropped ("drop"). The client must resume from the offset Meta reports.
+    upload_interruptions: int = 0
+    upload_interrupt_with: str = "502"
 
 
 def to_json(faults: Faults) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,16 @@ class Graph:
         with self._lock:
             return dict(self._world.publish_calls)
 
+    @contextmanager
+    def locked(self) -> Iterator[World]:
+        """The world under the lock, for the upload host (`rupload`); save what you change."""
+        with self._lock:
+            yield self._world
+
+    def status_of(self, container: Container) -> str:
+        """A container's status now (IN_PROGRESS ... PUBLISHED); call inside `locked`."""
+        return self._status(container, self._clock())
+
     def reset(self) -> None:
         with self._lock:
             self._world.clear()
@@ -110,6 +121,7 @@ class Graph:
                 self._fetcher.image(spec.cover_url, feed=False)
             if spec.video_url:
                 video_problem = self._fetcher.video(spec.video_url)
+        # a resumable video is checked when its last byte reaches the upload host (rupload)
         with self._lock:
             fate, error_status = FINISHED, None
             if video_problem is not None:
@@ -135,6 +147,7 @@ class Graph:
                 polls_left=polls,
                 fate=fate,
                 error_status=error_status,
+                upload_received=0 if spec.resumable else None,
             )
             self._world.containers[container.id] = container
             self._world.save()
@@ -380,7 +393,7 @@ class Graph:
             return PUBLISHED
         if now - datetime.fromisoformat(container.created_at) > CONTAINER_LIFETIME:
             return EXPIRED
-        if container.polls_left > 0:
+        if container.uploading or container.polls_left > 0:
             return IN_PROGRESS
         return container.fate
 
@@ -402,7 +415,7 @@ class Graph:
 
     def _read_container(self, container: Container, names: list[str]) -> dict[str, Any]:
         status = self._status(container, self._clock())
-        if status == IN_PROGRESS:
+        if status == IN_PROGRESS and not container.uploading:  # processing starts after
             container.polls_left -= 1
             self._world.save()
         return views.container_fields(container, status, names)

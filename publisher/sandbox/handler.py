@@ -6,6 +6,7 @@ first use): POST /{ig}/media, POST /{ig}/media_publish, GET /{id}, GET /{ig}/med
 GET /{ig}/stories, GET /{ig}/content_publishing_limit, GET /me, GET /debug_token,
 POST|GET /{media-id}/comments, GET /{media-id}/insights; and, unversioned like Meta's,
 GET /refresh_access_token.
+The upload host (`rupload`): POST /ig-api-upload/{version}/{container-id}, `OAuth` only.
 Control (no token, for tests that drive a sandbox in another process): GET|POST
 /_sandbox/faults, GET /_sandbox/posts, GET /_sandbox/publish_calls, POST /_sandbox/reset.
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from publisher.sandbox import faults as faults_module
-from publisher.sandbox import meta_errors
+from publisher.sandbox import meta_errors, rupload
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.meta_errors import GraphError
 
@@ -138,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict[str, str]) -> str:
         if path.startswith("/_sandbox/"):
             return self._control(method, path)
+        if path.startswith(rupload.PREFIX):  # the upload host (rupload.facebook.com)
+            return rupload.serve(self, method, path)
         sandbox = self.server.sandbox
         if sandbox.faults.latency_s > 0:
             time.sleep(sandbox.faults.latency_s)
@@ -313,6 +316,14 @@ class Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError as exc:
             raise meta_errors.bad_parameter("the body is not UTF-8") from exc
         return dict(parse_qsl(text, keep_blank_values=True))
+
+    def send_json(self, status: int, body: Any) -> None:
+        """Answer `body` as JSON (for `rupload`)."""
+        self._send_json(status, body)
+
+    def send_raw(self, status: int, data: bytes, content_type: str) -> None:
+        """Answer raw bytes (for `rupload`'s bare 502)."""
+        self._send(status, data, content_type)
 
     def _send_error(self, error: GraphError) -> None:
         self._send_json(error.http_status, error.body(), regain_minutes=error.regain_minutes)

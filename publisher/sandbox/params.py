@@ -46,10 +46,11 @@ class ContainerSpec:
     children: tuple[str, ...] = ()
     caption: str = ""
     extras: dict[str, str] = field(default_factory=dict)
+    resumable: bool = False  # upload_type=resumable: the video comes to the upload host
 
     @property
     def is_video(self) -> bool:
-        return self.video_url is not None
+        return self.video_url is not None or self.resumable
 
     @property
     def feed_image(self) -> bool:
@@ -76,14 +77,15 @@ def parse(form: Mapping[str, str]) -> ContainerSpec:
     media_type = form.get("media_type", "")
     if media_type and media_type not in MEDIA_TYPES:
         raise meta_errors.unknown_media_type(media_type)
-    if form.get("upload_type"):
-        raise meta_errors.bad_parameter(
-            "upload_type is not available in the sandbox: give video_url"
-        )
+    resumable = _resumable(form, media_type)
     item = _flag(form, "is_carousel_item")
     image_url = form.get("image_url") or None
     video_url = form.get("video_url") or None
     kind = media_type or IMAGE
+    if resumable and (image_url or video_url):
+        raise meta_errors.bad_parameter(
+            "upload_type=resumable sends the video to the upload host: no image_url or video_url"
+        )
 
     if kind == CAROUSEL:
         if item:
@@ -97,13 +99,14 @@ def parse(form: Mapping[str, str]) -> ContainerSpec:
         children = ()
         if "children" in form:
             raise meta_errors.bad_parameter("children is only for media_type CAROUSEL")
-        _check_media(kind, item, image_url, video_url)
+        # a resumable container holds a video that is not here yet
+        _check_media(kind, item, image_url, "(upload)" if resumable else video_url)
 
     caption = form.get("caption", "")
     if caption and (item or kind == VIDEO):
         raise meta_errors.bad_parameter("Param caption is not supported on carousel items")
     _check_caption(caption)
-    extras = _extras(form, kind, item, bool(video_url))
+    extras = _extras(form, kind, item, bool(video_url) or resumable)
     cover_url = form.get("cover_url") or None
     if cover_url and kind != REELS:
         raise meta_errors.bad_parameter("cover_url is only for media_type REELS")
@@ -116,7 +119,23 @@ def parse(form: Mapping[str, str]) -> ContainerSpec:
         children=children,
         caption=caption,
         extras=extras,
+        resumable=resumable,
     )
+
+
+def _resumable(form: Mapping[str, str], media_type: str) -> bool:
+    """`upload_type=resumable` (lowercase, [MEDIA]): only for video containers, REELS,
+    STORIES or VIDEO carousel items (Upload Video to Meta Servers, instagram-api.md §2.3)."""
+    upload_type = form.get("upload_type")
+    if upload_type is None or upload_type == "":
+        return False
+    if upload_type != "resumable":
+        raise meta_errors.bad_parameter(f"upload_type {upload_type!r} is not supported: resumable")
+    if media_type not in (REELS, STORIES, VIDEO):
+        raise meta_errors.bad_parameter(
+            "upload_type=resumable needs media_type REELS, STORIES or VIDEO (carousel items)"
+        )
+    return True
 
 
 def _check_media(kind: str, item: bool, image_url: str | None, video_url: str | None) -> None:

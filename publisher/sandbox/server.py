@@ -2,7 +2,8 @@
 with its faults and what it recorded (posts, publish calls) at hand for tests.
 
 Auth: `Authorization: Bearer <token>`; with `token` set it must match, else any non-empty
-token passes (handler.py has the routes and the rules of the HTTP side).
+token passes (handler.py has the routes and the rules of the HTTP side). The same port is
+the upload host of resumable video uploads (`rupload`, `Authorization: OAuth <token>`).
 
 Run alone: `python -m publisher.sandbox.server --port 8766 --state sandbox.json`, or
 `publisher sandbox`, which calls `serve_forever`.
@@ -23,7 +24,7 @@ from typing import Any
 from publisher.clock import Clock, system_clock
 from publisher.hosting import httpserve
 from publisher.sandbox import faults as faults_module
-from publisher.sandbox import meta_errors, tokens
+from publisher.sandbox import meta_errors, rupload, tokens
 from publisher.sandbox.faults import Faults
 from publisher.sandbox.fetch import Fetcher
 from publisher.sandbox.graph import Graph
@@ -60,6 +61,11 @@ class SandboxServer:
         self.graph = Graph(
             state_path=state_path, faults=self._faults, clock=clock, fetcher=self._fetcher
         )
+        # partial resumable uploads: beside the state file, or in a folder of its own
+        spool = state_path.with_name(state_path.stem + "-uploads") if state_path else None
+        if spool is not None:
+            spool.mkdir(parents=True, exist_ok=True)
+        self.uploads = rupload.Spool(spool)
         self._random = random.Random(0)
         self._random_lock = threading.Lock()
         self._httpd: GraphHTTPServer | None = None
@@ -104,6 +110,7 @@ class SandboxServer:
     def close(self) -> None:
         """Stop, and release the media fetcher."""
         self.stop()
+        self.uploads.close()
         if self._fetcher is not None:
             self._fetcher.close()
 
@@ -126,6 +133,7 @@ class SandboxServer:
     def reset(self) -> None:
         """Forget every account, container and post; all faults back to off."""
         self.graph.reset()
+        self.uploads.clear()
         for name, value in faults_module.to_json(Faults()).items():
             setattr(self._faults, name, value)
         with self._random_lock:

@@ -26,7 +26,9 @@ STATUS_TEXT = {
     EXPIRED: "Expired: Media was not published within 24 hours.",
 }
 
-CONTAINER_FIELDS = frozenset({"id", "status_code", "status", "copyright_check_status"})
+CONTAINER_FIELDS = frozenset(
+    {"id", "status_code", "status", "copyright_check_status", "video_status"}
+)
 MEDIA_FIELDS = frozenset(
     {
         "id", "caption", "media_type", "media_product_type", "permalink", "shortcode",
@@ -67,8 +69,26 @@ def container_fields(container: Container, status: str, names: list[str]) -> dic
         "status_code": status,
         "status": container.error_status if status == ERROR else STATUS_TEXT[status],
         "copyright_check_status": {"matches_found": False, "status": "completed"},
+        "video_status": _video_status(container, status),
     }
     return {"id": container.id} | {name: values[name] for name in names}
+
+
+def _video_status(container: Container, status: str) -> dict[str, Any]:
+    """Upload and processing phases, as the resumable-upload page shows them
+    (`uploading_phase.bytes_transferred` is where an interrupted upload resumes)."""
+    received = container.upload_received
+    uploading = {
+        "status": "in_progress" if container.uploading else "complete",
+        "bytes_transferred": received if received is not None else 0,
+    }
+    if container.uploading:
+        processing = "not_started"
+    elif status == IN_PROGRESS:
+        processing = "in_progress"
+    else:
+        processing = "error" if status == ERROR else "complete"
+    return {"uploading_phase": uploading, "processing_phase": {"status": processing}}
 
 
 # The "@" that starts a mention (the same mention pattern as `params`).

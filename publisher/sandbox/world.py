@@ -48,6 +48,16 @@ class Container:
     fate: str  # FINISHED | ERROR | EXPIRED: the status after processing
     error_status: str | None = None  # Meta's `status` text when fate is ERROR
     media_id: str | None = None  # set when published
+    # upload_type=resumable (sandbox.rupload): bytes received so far (None: not resumable),
+    # the file_size announced, and the sha256 of the whole file once every byte is in
+    upload_received: int | None = None
+    upload_size: int | None = None
+    upload_sha256: str | None = None
+
+    @property
+    def uploading(self) -> bool:
+        """A resumable container still waiting for bytes: not processed yet."""
+        return self.upload_received is not None and self.upload_sha256 is None
 
 
 @dataclass

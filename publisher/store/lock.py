@@ -54,3 +54,19 @@ def holder(lock_path: Path) -> str:
     if len(cmdline) > 200:
         cmdline = cmdline[:197] + "..."
     return f"process {pid} ({cmdline})" if cmdline else f"process {pid}"
+
+
+def held(state_dir: Path) -> bool:
+    """Given a state_dir, return True when a process holds its lock (the daemon, `publisher
+    publish`). Asked with a shared lock, let go at once: nothing is written."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we got
+    return False
