@@ -265,6 +265,10 @@ def test_kill_9_during_batches_leaves_the_old_or_the_new_file(
             driver.stdin.write(b"go\n")
             seen = {line.split()[0]: line for line in reader.until({"pid", "started"}, note)}
             pid = int(seen["pid"].split()[1])
+            if kills % 2:
+                # every other kill comes after at least one acknowledged write, so the child
+                # makes progress however loaded the machine is; the rest at any moment
+                reader.until({"ack"}, note)
             stop_at = time.monotonic() + rng.uniform(0.0, 0.03)
             while time.monotonic() < stop_at:
                 for line in reader.lines(timeout=0.001):
@@ -280,7 +284,7 @@ def test_kill_9_during_batches_leaves_the_old_or_the_new_file(
     finally:
         driver.stdin.close()
         driver.wait(timeout=10)
-    assert acked > kills  # the child really ran batches between kills
+    assert acked >= kills // 2  # the child really wrote between kills (see above)
     with JobStore(tmp_path, clock=clock):
         pass
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(atomicfile.TEMP_SUFFIX)]
