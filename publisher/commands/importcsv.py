@@ -476,7 +476,16 @@ def run(
         lines += [f"would write {name}" for name in shown]
         lines.append(f"{source}: {len(planned)} draft(s) would be written (dry run)")
         return Outcome(True, lines)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        lines.append(
+            f"{source}: nothing written: {folder}: is not a folder; name a folder under content_dir"
+        )
+        return Outcome(False, lines)
+    except OSError as exc:
+        lines.append(f"{source}: nothing written: cannot make {folder}: {exc.strerror}")
+        return Outcome(False, lines)
     try:
         atomicfile.create_all([(item.path, item.data) for item in planned])
     except FileExistsError as exc:
@@ -486,7 +495,8 @@ def run(
         return Outcome(False, lines)
     except OSError as exc:
         where = exc.filename or folder
-        lines.append(f"{source}: nothing written: {where}: {exc.strerror}")
+        fix = "; check that you may write there" if isinstance(exc, PermissionError) else ""
+        lines.append(f"{source}: nothing written: {where}: {exc.strerror}{fix}")
         return Outcome(False, lines)
     lines += [f"wrote {name}" for name in shown]
     lines.append(f"{source}: {len(planned)} draft(s) written")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -326,3 +328,32 @@ def test_create_all_makes_every_file_or_none(tmp_path: Path) -> None:
     atomicfile.create_all([(tmp_path / "a.yaml", b"a"), (tmp_path / "c.yaml", b"c")])
     assert (tmp_path / "a.yaml").read_bytes() == b"a"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_full_disk_midway_leaves_nothing(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [["post", "", f"Post {n}", "sunrise.jpg", "", "", ""] for n in range(3)]
+    source = write_csv(tmp_path / "ok.csv", rows)
+    real_link, calls = os.link, []
+
+    def link(src: str, dst: str) -> None:  # the file system fails on the third name
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+    done = run(config, source)
+    assert not done.ok
+    assert "nothing written:" in done.lines[-1] and "No space left on device" in done.lines[-1]
+    assert written(config) == []
+    assert [p.name for p in config.content_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_into_a_file_is_a_sentence(config: Config, tmp_path: Path) -> None:
+    (config.content_dir / "taken").write_text("a file")
+    source = write_csv(tmp_path / "ok.csv", [["post", "", "Hi", "../sunrise.jpg", "", "", ""]])
+    done = run(config, source, into=Path("taken"))
+    assert not done.ok
+    assert done.lines[-1].endswith("taken: is not a folder; name a folder under content_dir")
