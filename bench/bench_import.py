@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher import config, drafts
-from publisher.commands import importcsv
+from publisher.commands import csvsheet, importcsv
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "publisher" / "starter" / "content"
@@ -74,7 +74,7 @@ def main() -> int:
         source = root / "posts.csv"
         with source.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(importcsv.COLUMNS)
+            writer.writerow(csvsheet.COLUMNS)
             writer.writerows(row(number) for number in range(args.rows))
         site = config.load(root / "config.yaml", environ={})
 

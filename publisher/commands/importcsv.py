@@ -2,7 +2,7 @@
 
 Columns (header names, any case): type, account, caption, media (files or URLs separated by
 `|`), publish_at, first_comment, alt_text; other names that schedulers' exports use are
-mapped to these (`COLUMN_NAMES`), and columns that map to nothing are ignored with a note.
+mapped to these, and columns that map to nothing are ignored with a note (`csvsheet`).
 Each row becomes the draft text it will be written as, read back, and checked by the very
 checks `publisher validate` runs (`drafts.checks`), so the messages are the same, prefixed
 with the row (the spreadsheet's row number: the header is row 1) and the column.
@@ -15,12 +15,9 @@ error: a duplicate would be a duplicate post.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +27,7 @@ import yaml
 
 from publisher import drafts, yamlsafe
 from publisher.clock import Clock, system_clock
-from publisher.commands import schema
+from publisher.commands import csvsheet, schema
 from publisher.config import Config
 from publisher.drafts import media
 from publisher.drafts.checks import Checker
@@ -38,45 +35,6 @@ from publisher.drafts.report import Report
 from publisher.errors import ConfigError, Problem
 from publisher.store import atomicfile
 
-COLUMNS = ("type", "account", "caption", "media", "publish_at", "first_comment", "alt_text")
-MEDIA_SEPARATOR = "|"
-# Header names other tools use (compared lowercased, with spaces, _ and - alike).
-COLUMN_NAMES: dict[str, tuple[str, ...]] = {
-    "type": ("type", "post type", "publish type", "ig publish type", "placement"),
-    "account": ("account", "profile", "channel"),
-    "caption": ("caption", "text", "content", "post", "message", "post text", "body"),
-    "media": (
-        "media",
-        "media url",
-        "media urls",
-        "image url",
-        "image urls",
-        "images",
-        "image",
-        "photo url",
-        "photo urls",
-        "video url",
-        "video urls",
-        "media link",
-        "attachments",
-    ),
-    "publish_at": (
-        "publish at",
-        "scheduled at",
-        "scheduled time",
-        "schedule date",
-        "scheduled date",
-        "posting time",
-        "post time",
-        "publish date",
-        "published at",
-        "date time",
-    ),
-    "first_comment": ("first comment", "comment"),
-    "alt_text": ("alt text", "alt", "image alt text", "media description"),
-}
-DATE_ONLY, TIME_ONLY = ("date", "day"), ("time", "hour")  # a date and a time in two columns
-TYPE_WORDS = {"feed": "post", "image": "post", "photo": "post", "video": "reel"}
 SLUG_MAX = 40
 
 
@@ -95,47 +53,8 @@ class _Planned:
     data: bytes
 
 
-def _key(name: str) -> str:
-    return " ".join(re.split(r"[\s_\-]+", name.strip().lower())).strip()
-
-
-_ALIASES = {_key(alias): column for column, names in COLUMN_NAMES.items() for alias in names}
-
-
 def _usage(where: str, message: str) -> ConfigError:
     return ConfigError([Problem("publisher import", where, message)])
-
-
-def _read(path: Path) -> str:
-    shown = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([Problem(shown, "", "no such file")]) from None
-    except IsADirectoryError:
-        raise ConfigError([Problem(shown, "", "is a folder; name a .csv file")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(shown, "", f"cannot be read: {exc.strerror}")]) from None
-    try:
-        return raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    f"line {line}",
-                    "is not UTF-8 text; save the sheet as CSV UTF-8 "
-                    "(Excel: File > Save As > CSV UTF-8)",
-                )
-            ]
-        ) from None
-
-
-def _rows(text: str) -> Iterator[list[str]]:
-    header = text.split("\n", 1)[0]
-    delimiter = ";" if header.count(";") > header.count(",") else ","  # Excel in some locales
-    yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
 
 def _slug(caption: str, fallback: str) -> str:
@@ -143,18 +62,6 @@ def _slug(caption: str, fallback: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:SLUG_MAX].rstrip("-")
     return slug or fallback
-
-
-class _Dumper(yaml.SafeDumper):
-    """Writes multi-line text as a `|` block, as people write captions."""
-
-
-def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _text)
 
 
 @dataclass
@@ -190,108 +97,30 @@ def _read_back(body: bytes) -> Any:
 
 
 @dataclass
-class _Importer:
+class _Rows:
+    """Checks the rows of one sheet, collecting every problem."""
+
     config: Config
     source: Path
     folder: Path
     now: datetime
+    sheet: csvsheet.Sheet
     problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     media_found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
 
-    def error(self, row: int, column: str, message: str) -> None:
+    def error(self, row: int, column: str, message: str, severity: str = "error") -> None:
         where = f"row {row}, column {column}" if column else f"row {row}"
-        self.problems.append(Problem(str(self.source), where, message))
+        self.problems.append(Problem(str(self.source), where, message, severity))
 
-    def header(self, cells: list[str]) -> dict[str, int]:
-        """Map each of COLUMNS (and date/time) to its cell index; report what is missing."""
-        found: dict[str, int] = {}
-        dates: dict[str, int] = {}
-        ignored = []
-        for index, name in enumerate(cells):
-            key = _key(name)
-            column = _ALIASES.get(key)
-            if column is None and key in DATE_ONLY + TIME_ONLY:
-                dates["date" if key in DATE_ONLY else "time"] = index
-                continue
-            if column is None:
-                if key:
-                    ignored.append(name.strip())
-                continue
-            if column in found:
-                self.error(1, name.strip(), f"a second {column} column; keep one")
-                continue
-            found[column] = index
-        if "publish_at" not in found and "date" in dates:
-            found["_date"] = dates["date"]
-            if "time" in dates:
-                found["_time"] = dates["time"]
-        if "media" not in found:
-            self.error(
-                1,
-                "",
-                "no media column; the header needs at least media (files or URLs separated "
-                f"by |), and may have {', '.join(c for c in COLUMNS if c != 'media')}",
-            )
-        if ignored:
-            self.notes.append(f"ignored columns (not draft keys): {', '.join(ignored)}")
-        return found
-
-    def document(self, row: int, cells: list[str], columns: dict[str, int]) -> dict[str, Any]:
-        def cell(column: str) -> str:
-            index = columns.get(column)
-            value = cells[index] if index is not None and index < len(cells) else ""
-            return value.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-        document: dict[str, Any] = {}
-        items = [part.strip() for part in cell("media").split(MEDIA_SEPARATOR)]
-        items = [item for item in items if item]
-        kind = cell("type").lower()
-        kind = TYPE_WORDS.get(kind, kind)
-        if not kind:  # inferred, as the README says
-            videos = [i for i in items if media.kind_of(i) == "video"]
-            kind = "carousel" if len(items) > 1 else "reel" if videos else "post"
-        document["type"] = kind
-        for column in ("account", "caption"):
-            if cell(column):
-                document[column] = cell(column)
-        document["media"] = items
-        when = cell("publish_at") or " ".join(
-            part for part in (cell("_date"), cell("_time")) if part
-        )
-        if when:
-            document["publish_at"] = when
-        for column in ("first_comment", "alt_text"):
-            if cell(column):
-                document[column] = cell(column)
-        return document
-
-    def column_of(self, where: str, columns: dict[str, int], header: list[str]) -> str:
-        key = re.split(r"[\[.]", where, maxsplit=1)[0]
-        if key == "publish_at" and "publish_at" not in columns and "_date" in columns:
-            return header[columns["_date"]].strip()
-        if key in columns:
-            return header[columns[key]].strip()
-        return key
-
-    def check(
-        self, row: int, document: dict[str, Any], columns: dict[str, int], header: list[str]
-    ) -> tuple[bytes, dict[str, Any]] | None:
-        """The draft's bytes and its checked fields, or None (the row's problems reported)."""
-        body = yaml.dump(
-            document,
-            Dumper=_Dumper,
-            sort_keys=False,
-            allow_unicode=True,
-            width=100,
-            default_flow_style=None,
-        ).encode("utf-8")
+    def check(self, row: int, cells: list[str]) -> tuple[bytes, dict[str, Any]] | None:
+        """The row's draft text and its checked fields, or None (its problems reported)."""
+        document = self.sheet.document(cells)
+        body = csvsheet.dump(document)
         report = Report(str(self.source))
-        content_dir = self.config.content_dir.resolve()
         checker = _SharedMediaChecker(
             _read_back(body),
             self.config,
-            content_dir,
+            self.config.content_dir.resolve(),
             self.folder,
             report,
             check_media=True,
@@ -299,16 +128,14 @@ class _Importer:
         )
         fields = checker.run()
         for problem in report.items:
-            column = self.column_of(problem.field, columns, header)
-            where = f"row {row}, column {column}" if column else f"row {row}"
-            self.problems.append(Problem(problem.path, where, problem.message, problem.severity))
+            self.error(row, self.sheet.column_of(problem.field), problem.message, problem.severity)
         if report.failed or fields is None:
             return None
         when = fields.get("publish_at")
         if when is not None and when <= self.now:
             self.error(
                 row,
-                self.column_of("publish_at", columns, header),
+                self.sheet.column_of("publish_at"),
                 f"{document['publish_at']} is in the past; publisher would publish it late or "
                 "mark it missed: give a future time, now, or leave it empty for the queue",
             )
@@ -404,18 +231,14 @@ def run(
     Nothing is written when any row has an error. Raise ConfigError (exit 2) when the file
     cannot be read or `into` is outside content_dir."""
     folder = _folder(config, into)
-    text = _read(source)
-    importer = _Importer(config, source, folder, clock())
-    try:
-        records = list(_rows(text))
-    except csv.Error as exc:
-        raise ConfigError(
-            [Problem(str(source), "", f"is not a CSV file the way it is quoted: {exc}")]
-        ) from None
+    records = csvsheet.records(source, csvsheet.read(source))
     if not records or not any(cell.strip() for cell in records[0]):
         return Outcome(False, [f"{source}: the file is empty; the first row names the columns"])
     header = records[0]
-    columns = importer.header(header)
+    sheet = csvsheet.Sheet.of(header)
+    rows = _Rows(config, source, folder, clock(), sheet)
+    for column, message in sheet.problems:
+        rows.error(1, column, message)
     existing = _existing(config)
     seen: dict[tuple[object, ...], int] = {}
     planned: list[_Planned] = []
@@ -426,22 +249,22 @@ def run(
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
-            importer.error(
+            rows.error(
                 number,
                 "",
                 f"has {len(cells)} cells, the header {len(header)}: quote the cell "
                 'that holds a comma ("a, b")',
             )
             continue
-        if "media" not in columns:
+        if "media" not in sheet.columns:
             continue
-        checked = importer.check(number, importer.document(number, cells, columns), columns, header)
+        checked = rows.check(number, cells)
         if checked is None:
             continue
         body, fields = checked
         identity = _identity(fields)
         if identity in seen:
-            importer.error(
+            rows.error(
                 number,
                 "",
                 f"is the same post as row {seen[identity]} (same type, account, "
@@ -449,7 +272,7 @@ def run(
             )
             continue
         if identity in existing:
-            importer.error(
+            rows.error(
                 number,
                 "",
                 f"is already a draft: {existing[identity]} (same type, account, "
@@ -461,13 +284,13 @@ def run(
         planned.append(
             _Planned(number, path, modeline + stamp + f", row {number}\n".encode() + body)
         )
-    lines = [str(problem) for problem in importer.problems]
-    lines += [f"{source}: note: {note}" for note in importer.notes]
-    errors = [p for p in importer.problems if p.severity == "error"]
+    lines = [str(problem) for problem in rows.problems]
+    lines += [f"{source}: note: {note}" for note in sheet.notes]
+    errors = [p for p in rows.problems if p.severity == "error"]
     if errors:
-        rows = len({p.field.split(",")[0] for p in errors})
+        bad_rows = len({p.field.split(",")[0] for p in errors})
         lines.append(
-            f"{source}: nothing written: {len(errors)} problem(s) in {rows} row(s); fix them "
+            f"{source}: nothing written: {len(errors)} problem(s) in {bad_rows} row(s); fix them "
             "and run again (every row is checked before any draft is written)"
         )
         return Outcome(False, lines)
