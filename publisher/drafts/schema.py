@@ -119,9 +119,8 @@ class DraftFile(_Strict):
         description="alt text for every image without its own (post, carousel)",
         examples=["A red dress on a chair"],
     )
-    location_id: str | int | None = Field(
+    location_id: Annotated[str, Field(pattern=r"^\s*\d+\s*$")] | int | None = Field(
         None,
-        pattern=r"^\s*\d+\s*$",
         description="the id of a Facebook Page with a location (post, carousel, reel)",
         examples=["110843418940484"],
     )

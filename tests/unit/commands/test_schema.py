@@ -122,6 +122,7 @@ def test_media_as_strings_and_as_mappings_validate(media: Any) -> None:
         ({"type": "reel", "media": ["a.mp4"], "collaborators": ["a", "b", "c", "d"]}, "too long"),
         ({"type": "post", "media": ["a.jpg"], "thumb_offset": 5}, "should not be valid"),
         ({"type": "post", "media": ["a.jpg"], "caption": "x" * 2201}, "is too long"),
+        ({"type": "post", "media": ["a.jpg"], "location_id": "Paris"}, "does not match"),
     ],
 )
 def test_a_wrong_draft_fails(document: dict[str, Any], expected: str) -> None:
