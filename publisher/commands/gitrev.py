@@ -44,6 +44,10 @@ def toplevel(folder: Path) -> Path:
     (exit 2) with a sentence when it is in none."""
     done = _git(folder, "rev-parse", "--show-toplevel")
     if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        if said and "not a git repository" not in said[0]:
+            # Another refusal, such as "detected dubious ownership": git's own words say it.
+            raise _fail(f"git cannot read the repository of {folder}: {said[0]}")
         raise _fail(
             f"{folder} is not in a git repository; --diff compares with a git revision "
             "(use --against FILE to compare with a saved `publisher plan --json`)"

@@ -198,3 +198,12 @@ def test_against_a_saved_plan(repo: Path) -> None:
     assert "removed  c-gone.yaml (main, post): was 2030-01-06 10:00 UTC (+00:00); deleted" in (
         out.getvalue()
     )
+
+
+def test_a_repository_git_refuses_is_named_in_gits_words(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / ".git" / "config").write_text("[core]\n\trepositoryformatversion = 99\n")
+    assert cli.main(["-c", str(repo / "config.yaml"), "plan", "--diff", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert "git cannot read the repository of" in err and "version" in err
