@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="a JSON array of the planned drafts")
     shown.add_argument("--ics", action="store_true", help="an iCalendar feed (plan.ics)")
+    shown.add_argument(
+        "--diff", metavar="REV", help="what the working tree changes against a git revision"
+    )
+    shown.add_argument(
+        "--against", type=Path, metavar="FILE", help="... against a saved `plan --json`"
+    )
+    p.add_argument("--markdown", action="store_true", help="--diff/--against as Markdown")
     p = add("publish", "publish one draft now, in the foreground, showing each step")
     p.add_argument("draft", type=Path, metavar="DRAFT")
     p = add("retry", "re-queue a failed, missed or unconfirmed-free draft")
@@ -101,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, default=None, help="keep the sandbox's posts in FILE")
     p = add("init", "write a starter config.yaml, content/ with examples, and the systemd unit")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
+    p = add("schema", "print the JSON Schema of a draft or of config.yaml (for editors)")
+    p.add_argument("kind", choices=("draft", "config"))
+    p = add("import", "one draft per row of a CSV file (all rows valid, or nothing written)")
+    p.add_argument("csv", type=Path, metavar="FILE.csv")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    p.add_argument(
+        "--into", type=Path, default=None, metavar="DIR", help="a folder under content_dir"
+    )
     return parser
 
 
@@ -215,7 +230,16 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from publisher.commands import plan
 
     cfg = _config(args)
-    if args.ics:
+    if args.markdown and args.diff is None and args.against is None:
+        raise ConfigError(
+            [Problem("publisher plan", "--markdown", "goes with --diff or --against")]
+        )
+    if args.diff is not None or args.against is not None:
+        from publisher.commands import plandiff
+
+        shown = plandiff.report(cfg, rev=args.diff, against=args.against, as_markdown=args.markdown)
+        print(shown, file=out)
+    elif args.ics:
         from publisher.commands import calendar
 
         found = plan.gather(cfg)
@@ -319,6 +343,23 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher.commands import schema
+
+    out.write(schema.render(args.kind))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    from publisher.commands import importcsv
+
+    cfg = _config(args)
+    done = importcsv.run(cfg, args.csv, into=args.into, dry_run=args.dry_run)
+    for line in done.lines:
+        print(line, file=out)
+    return EXIT_OK if done.ok else EXIT_PROBLEMS
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -332,4 +373,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "completion": cmd_completion,
     "sandbox": cmd_sandbox,
     "init": cmd_init,
+    "schema": cmd_schema,
+    "import": cmd_import,
 }

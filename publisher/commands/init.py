@@ -10,6 +10,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from publisher.commands import schema
 from publisher.store import atomicfile
 
 
@@ -25,9 +26,13 @@ def _walk(node: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
 
 
 def starter_files() -> list[tuple[str, bytes]]:
-    """Return (relative path, bytes) of every starter file, sorted."""
+    """Return (relative path, bytes) of every starter file, sorted: the package's starter
+    and the JSON Schemas its `# yaml-language-server: $schema=` lines name (made now, from
+    this version's models, so they always match it)."""
     root = resources.files("publisher") / "starter"
-    return [(name, node.read_bytes()) for name, node in _walk(root)]
+    found = [(name, node.read_bytes()) for name, node in _walk(root)]
+    found += [(path, schema.render(kind).encode("utf-8")) for kind, path in schema.FILES.items()]
+    return sorted(found)
 
 
 def write(target: Path) -> list[Path]:

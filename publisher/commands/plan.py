@@ -190,10 +190,11 @@ class Gathered:
     quota_total: Mapping[str, int]
 
 
-def gather(config: Config, *, clock: Clock = system_clock) -> Gathered:
+def gather(config: Config, *, clock: Clock = system_clock, tokens: bool = True) -> Gathered:
     """Given a config, read the jobs as the daemon left them (without the lock, so it works
     while the daemon runs) and every draft under content_dir, and plan them the way the
-    daemon would now."""
+    daemon would now. `tokens=False` plans as if every account had a token (`plan --diff`
+    in CI, where there is none)."""
     now = clock()
     jobs = jobstore.read_jobs(config.state_dir)
     by_rel = {job.draft: job for job in jobs}
@@ -201,7 +202,7 @@ def gather(config: Config, *, clock: Clock = system_clock) -> Gathered:
         item.rel: item
         for item in (drafts.load(path, config) for path in drafts.discover(config.content_dir))
     }
-    blocked = tokenless(config)
+    blocked = tokenless(config) if tokens else {}
     for job in jobs:
         if job.state is State.BLOCKED and job.account:
             blocked.setdefault(job.account, job.error or "blocked")

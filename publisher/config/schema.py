@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,12 @@ def _duration(value: Any) -> Any:
     return durations.parse(value)
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+DURATION_PATTERN = r"^\s*(\d+\s*(ms|s|m|h|d|w)\s*)+$"
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s", "1h30m"]}),
+]
 
 
 def parse_days(spec: str | list[str]) -> frozenset[int]:
@@ -120,9 +126,24 @@ class _Model(BaseModel):
 class Slot(_Model):
     """A queue slot: days + times, or a cron expression (minute hour day month weekday)."""
 
-    days: str | list[str] | None = None
-    times: list[TimeOfDay] | None = None
-    cron: str | None = None
+    days: str | list[str] | None = Field(
+        None,
+        description="mon..sun, ranges and lists (mon-fri, mon,wed,fri, sat-sun), daily, "
+        "weekdays, weekends; omitted = every day",
+        examples=["mon-fri", "daily", ["mon", "wed", "fri"]],
+    )
+    times: list[TimeOfDay] | None = Field(
+        None,
+        description="times of day, HH:MM in 24 h, in the config's timezone",
+        examples=[["09:00", "18:30"]],
+        json_schema_extra={"items": {"type": "string", "pattern": r"^([01]?\d|2[0-3]):[0-5]\d$"}},
+    )
+    cron: str | None = Field(
+        None,
+        description="instead of days and times: a cron expression, minute hour day-of-month "
+        "month day-of-week",
+        examples=["0 11 * * sat"],
+    )
 
     @field_validator("days")
     @classmethod
@@ -174,17 +195,47 @@ class Slot(_Model):
 
 
 class Schedule(_Model):
-    slots: list[Slot] = Field(default_factory=list)
-    misfire_grace: Duration = timedelta(hours=1)
+    """The queue: drafts without publish_at take the next free slot."""
+
+    slots: list[Slot] = Field(
+        default_factory=list,
+        description="the queue's slots: days + times, or cron",
+        examples=[[{"days": "mon-fri", "times": ["09:00", "18:30"]}, {"cron": "0 11 * * sat"}]],
+    )
+    misfire_grace: Duration = Field(
+        timedelta(hours=1),
+        description="the daemon was down at a draft's time: publish late within this, "
+        "else the draft is missed",
+    )
 
 
 class Publishing(_Model):
-    concurrency: int = Field(2, ge=1, le=16)
-    attempts: int = Field(3, ge=1, le=20)
-    backoff: Duration = timedelta(seconds=5)
-    poll_interval: Duration = timedelta(seconds=3)
-    poll_timeout: Duration = timedelta(minutes=10)
-    prepare_ahead: Duration = timedelta(minutes=10)
+    """How drafts are published: concurrency, attempts, waits."""
+
+    concurrency: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="drafts published at once (never two at once for one account)",
+        examples=[2],
+    )
+    attempts: int = Field(
+        3, ge=1, le=20, description="attempts of a whole publish before failed", examples=[3]
+    )
+    backoff: Duration = Field(
+        timedelta(seconds=5), description="first wait between attempts; doubles each time"
+    )
+    poll_interval: Duration = Field(
+        timedelta(seconds=3), description="container status polling: first interval (may grow)"
+    )
+    poll_timeout: Duration = Field(
+        timedelta(minutes=10), description="give up waiting for a container after this"
+    )
+    prepare_ahead: Duration = Field(
+        timedelta(minutes=10),
+        description="create containers this long before the slot, so the post goes out on "
+        "time (at most 12h)",
+    )
 
     @field_validator("prepare_ahead")
     @classmethod
@@ -201,22 +252,59 @@ API_HOSTS = {
 
 
 class Account(_Model):
-    api: Literal["sandbox", "instagram", "facebook"] = "sandbox"
-    ig_user_id: str
-    api_version: str = "v25.0"
-    base_url: HttpUrl | None = None
-    access_token: SecretStr | None = None
-    access_token_file: Path | None = None
+    """One Instagram account."""
+
+    api: Literal["sandbox", "instagram", "facebook"] = Field(
+        "sandbox",
+        description="sandbox (the built-in fake Graph API), instagram (Instagram Login, "
+        "graph.instagram.com) or facebook (Facebook Login, graph.facebook.com)",
+        examples=["instagram"],
+    )
+    ig_user_id: str = Field(
+        description="the Instagram user id (digits; quote it)",
+        examples=["17841400000000000"],
+        json_schema_extra={"type": ["string", "integer"], "pattern": r"^\d+$"},
+    )
+    api_version: str = Field(
+        "v25.0",
+        description="the Graph API version",
+        examples=["v25.0"],
+        json_schema_extra={"pattern": r"^v\d+\.\d+$"},
+    )
+    base_url: HttpUrl | None = Field(
+        None, description="override the API host (a proxy, a test server)"
+    )
+    access_token: SecretStr | None = Field(
+        None,
+        description="better not here: PUBLISHER_ACCOUNTS__<NAME>__ACCESS_TOKEN, "
+        "access_token_file, or systemd LoadCredential=<name>-token",
+    )
+    access_token_file: Path | None = Field(
+        None,
+        description="a file holding the access token (mode 0600)",
+        examples=["/etc/publisher/credentials/main-token"],
+    )
     # Instagram Login: refresh the 60-day token before it expires, keep the new one in
     # state_dir/tokens/<account> (SPEC §8; config.refreshed, daemon.tokens).
-    token_refresh: bool = True
-    slots: list[Slot] | None = None
-    # Read each post's metrics ~24 h and ~7 d after it went live into status.insights
-    # (SPEC §9; publishing.insights). Needs the insights permission.
-    insights: bool = False
-    # media.video_upload: resumable sends videos to this host instead of Meta's
-    # (a proxy, a test server); None: rupload.facebook.com, or the sandbox itself.
-    upload_url: HttpUrl | None = None
+    token_refresh: bool = Field(
+        True,
+        description="Instagram Login: refresh the 60-day token before it expires; the new "
+        "one is kept in state_dir/tokens/<account>",
+    )
+    slots: list[Slot] | None = Field(
+        None, description="this account's own queue slots (same form as schedule.slots)"
+    )
+    # (SPEC §9; publishing.insights)
+    insights: bool = Field(
+        False,
+        description="read each post's metrics about 24 h and 7 days after it went live into "
+        "its status.insights (needs the insights permission)",
+    )
+    upload_url: HttpUrl | None = Field(
+        None,
+        description="media.video_upload: resumable sends videos to this host instead of "
+        "Meta's (a proxy, a test server); default rupload.facebook.com",
+    )
 
     @field_validator("ig_user_id", mode="before")
     @classmethod
@@ -255,21 +343,53 @@ def address(listen: str) -> tuple[str, int]:
 
 
 class S3(_Model):
-    bucket: str | None = None
-    prefix: str = "publisher/"
-    endpoint_url: str | None = None
-    region: str | None = None
+    """media.host: s3: a bucket of AWS S3, R2, MinIO, ... (credentials from the usual AWS
+    sources, never from config.yaml)."""
+
+    bucket: str | None = Field(None, description="the bucket", examples=["my-instagram-media"])
+    prefix: str = Field(
+        "publisher/", description="where in the bucket; one per publisher", examples=["publisher/"]
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="another S3 API than AWS's (R2, MinIO)",
+        examples=["https://<account id>.r2.cloudflarestorage.com"],
+    )
+    region: str | None = Field(
+        None, description="the bucket's region; unset = asked from the bucket", examples=["auto"]
+    )
 
 
 class Media(_Model):
-    host: Literal["serve", "base_url", "s3"] = "serve"
-    listen: str = "127.0.0.1:8765"
-    public_url: HttpUrl = "http://127.0.0.1:8765"
-    link_ttl: Duration = timedelta(hours=2)
-    s3: S3 = Field(default_factory=S3)
-    # url: Meta fetches videos from media.host like images; resumable: publisher sends
-    # their bytes to Meta's upload host (Facebook Login only), no public URL needed.
-    video_upload: Literal["url", "resumable"] = "url"
+    """How Instagram's servers fetch the media (they need a URL)."""
+
+    host: Literal["serve", "base_url", "s3"] = Field(
+        "serve",
+        description="serve (publisher's own server, signed links), base_url (content_dir "
+        "mirrored at public_url) or s3 (a bucket)",
+        examples=["serve"],
+    )
+    listen: str = Field(
+        "127.0.0.1:8765",
+        description="serve: the media server's address, host:port",
+        examples=["127.0.0.1:8765"],
+    )
+    public_url: HttpUrl = Field(
+        "http://127.0.0.1:8765",
+        description="serve: the https URL that reaches listen from outside; base_url: where "
+        "content_dir is mirrored",
+        examples=["https://media.example.org"],
+    )
+    link_ttl: Duration = Field(
+        timedelta(hours=2), description="serve / s3: signed links expire after this"
+    )
+    s3: S3 = Field(default_factory=S3, description="media.host: s3: the bucket")
+    video_upload: Literal["url", "resumable"] = Field(
+        "url",
+        description="url: Instagram fetches videos from media.host like images; resumable: "
+        "publisher sends their bytes to Meta's upload host (Facebook Login only)",
+        examples=["resumable"],
+    )
 
     @field_validator("listen")
     @classmethod
@@ -313,22 +433,48 @@ class Config(BaseSettings):
         case_sensitive=False,
     )
 
-    content_dir: Path = Path("content")
-    state_dir: Path = Path("state")
-    timezone: str = "UTC"
-    schedule: Schedule = Field(default_factory=Schedule)
-    publishing: Publishing = Field(default_factory=Publishing)
-    accounts: dict[str, Account]
-    media: Media = Field(default_factory=Media)
-    archive_after: Duration = timedelta(days=30)
-    notify: Notify = Field(default_factory=Notify)
+    content_dir: Path = Field(
+        Path("content"),
+        description="the drafts and their media; relative to this file's folder",
+        examples=["content"],
+    )
+    state_dir: Path = Field(
+        Path("state"),
+        description="the job store (jobs.json) and other state; relative to this file's folder",
+        examples=["state"],
+    )
+    timezone: str = Field(
+        "UTC",
+        description="an IANA time zone; naive times in drafts and slots are in it",
+        examples=["Europe/Paris"],
+    )
+    schedule: Schedule = Field(default_factory=Schedule, description="the queue's slots")
+    publishing: Publishing = Field(
+        default_factory=Publishing, description="how drafts are published"
+    )
+    accounts: dict[str, Account] = Field(
+        description="one or more accounts, by name (lowercase letters, digits, _); a draft "
+        "names one with account:",
+        examples=[{"main": {"api": "instagram", "ig_user_id": "17841400000000000"}}],
+        json_schema_extra={"propertyNames": {"pattern": "^[a-z0-9_]+$"}, "minProperties": 1},
+    )
+    media: Media = Field(default_factory=Media, description="how Instagram fetches the media")
+    archive_after: Duration = Field(
+        timedelta(days=30),
+        description="finished jobs older than this move to state_dir/archive/",
+    )
+    notify: Notify = Field(
+        default_factory=Notify, description="notifications (Apprise URLs) and for what"
+    )
     plan_file: Path | None = Field(
         None,
         description="an .ics file the daemon rewrites on every change of the plan, for a "
         "calendar app to subscribe to (relative paths are from config.yaml's folder)",
         examples=["/var/www/calendar/plan.ics"],
     )
-    metrics: Metrics = Field(default_factory=Metrics)
+    metrics: Metrics = Field(
+        default_factory=Metrics, description="Prometheus metrics (off by default)"
+    )
     config_path: Path = Field(Path("config.yaml"), exclude=True)
 
     @classmethod

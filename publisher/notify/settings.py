@@ -36,5 +36,14 @@ class Notify(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    urls: list[AppriseUrl] = Field(default_factory=list, repr=False)
-    on: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
+    urls: list[AppriseUrl] = Field(
+        default_factory=list,
+        repr=False,
+        description="Apprise URLs: ntfy://, slack://, discord://, tgram://, mailto://, json://...",
+        examples=[["ntfy://ntfy.sh/my-publisher-alerts"]],
+    )
+    on: list[Event] = Field(
+        default_factory=lambda: list(DEFAULT_EVENTS),
+        description="the events to be told about",
+        examples=[["failed", "blocked", "unconfirmed", "missed", "token_expiring"]],
+    )
