@@ -246,6 +246,9 @@ class Media(_Model):
     public_url: HttpUrl = "http://127.0.0.1:8765"
     link_ttl: Duration = timedelta(hours=2)
     s3: S3 = Field(default_factory=S3)
+    # SPEC §7: a video out of Meta's spec is transcoded into state_dir/cache (auto), or is an
+    # error naming the rule it breaks (never)
+    transcode: Literal["auto", "never"] = "auto"
 
     @field_validator("listen")
     @classmethod
