@@ -9,11 +9,13 @@ fps, moov atom first.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
+from PIL import Image
 
 from publisher.hosting import cache as cache_module
 from publisher.hosting import convert, transcode, videoinfo, videospec
@@ -178,3 +180,33 @@ def test_the_sweep_takes_video_copies_no_job_needs(tmp_path: Path, cache: Path) 
 def test_the_encoder_is_h264_from_the_wheel() -> None:
     # PyAV's wheels bundle libx264: no ffmpeg, no apt package (README "Media")
     assert transcode.encoder() == "libx264"
+
+
+def turned_video(path: Path) -> Path:
+    """A phone-style video: stored 288x160 (left half red, right half blue) with a display
+    matrix that tells players to turn it 90 degrees clockwise (an iPhone held upright)."""
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("h264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 288, 160, "yuv420p"
+        picture = Image.new("RGB", (288, 160), (0, 0, 255))
+        picture.paste((255, 0, 0), (0, 0, 144, 160))
+        for _ in range(48):
+            out.mux(stream.encode(av.VideoFrame.from_image(picture)))
+        out.mux(stream.encode())
+    data = bytearray(path.read_bytes())
+    matrix = data.index(b"tkhd") + 4 + 40  # version 0 tkhd: the matrix after 40 bytes
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_turned_phone_video_comes_out_upright(tmp_path: Path, cache: Path) -> None:
+    result = run(turned_video(tmp_path / "turned.mp4"), cache)  # 15 fps: transcoded
+    info = assert_sendable(result)
+    assert (info.width, info.height) == (160, 288)
+    with av.open(str(result)) as container:
+        frame = next(container.decode(video=0)).to_image()
+    top, bottom = frame.getpixel((80, 40)), frame.getpixel((80, 250))
+    assert isinstance(top, tuple) and isinstance(bottom, tuple)
+    assert top[0] > 200 and top[2] < 60  # the stored left (red) is now on top
+    assert bottom[2] > 200 and bottom[0] < 60
