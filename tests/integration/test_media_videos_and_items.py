@@ -1,7 +1,8 @@
 """End to end against the sandbox (which downloads each video and reads its codecs and moov
 atom with PyAV): a video out of Meta's spec goes out transcoded with `media.transcode:
 auto`, and is an invalid draft naming the rule with `never`; each carousel item sends its
-own alt_text and user_tags (SPEC §7). The user's files are byte-identical afterwards."""
+own alt_text and user_tags (SPEC §7). The user's files are byte-identical afterwards. (The
+draft-side rules of item mappings and thumb_offset: tests/unit/drafts/test_media_items.py.)"""
 
 from __future__ import annotations
 
@@ -101,23 +102,6 @@ def test_with_transcode_never_it_is_an_invalid_draft_naming_the_rule(
     assert source.read_bytes() == before
 
 
-def test_a_thumb_offset_past_the_end_is_an_invalid_draft(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
-    config = site_with(tmp_path, sandbox)
-    text = "type: reel\nmedia: [clip.mp4]\nthumb_offset: 4000\n"  # clip.mp4 lasts 4.0 s
-    loaded = drafts.load(write_draft(config, "reel", text=text), config)
-    assert [(p.field, p.message) for p in loaded.errors] == [
-        (
-            "thumb_offset",
-            "4000 ms is past the end of the video ('clip.mp4' lasts 4.0 s): write a number "
-            "of milliseconds below 4000",
-        )
-    ]
-    fine = drafts.load(write_draft(config, "reel", text=text.replace("4000", "3999")), config)
-    assert not fine.errors
-
-
 CAROUSEL = """\
 type: carousel
 caption: Three looks
@@ -145,30 +129,3 @@ def test_a_carousel_sends_each_items_own_alt_text(
         [{"username": "bob", "x": 0.3, "y": 0.6}],
         [{"username": "ann"}],
     ]
-
-
-BAD_ITEMS = [
-    # (media entries, field, part of the message)
-    ("[look1.jpg, {file: look2.jpg, alt: x}]", "media[1].alt", "unknown key; an item takes file"),
-    ("[look1.jpg, look2.jpg, {alt_text: x}]", "media[2].file", "required: the item's file"),
-    ("[look1.jpg, look2.jpg, {file: nope.jpg}]", "media[2].file", "'nope.jpg': no such file"),
-    ("[look1.jpg, {file: clip.mp4, alt_text: x}]", "media[1].alt_text", "on images only"),
-    ("[look1.jpg, {file: look2.jpg, alt_text: 5}]", "media[1].alt_text", "is a number"),
-    (
-        "[look1.jpg, {file: look2.jpg, user_tags: [{username: bob}]}]",
-        "media[1].user_tags[0].x",
-        "required on images",
-    ),
-]
-
-
-@pytest.mark.parametrize(("entries", "field", "part"), BAD_ITEMS)
-def test_a_bad_item_mapping_names_the_item(
-    tmp_path: Path, sandbox: SandboxServer, entries: str, field: str, part: str
-) -> None:
-    config = site_with(tmp_path, sandbox)
-    path = write_draft(config, "carousel", text=f"type: carousel\nmedia: {entries}\n")
-    loaded = drafts.load(path, config)
-    assert loaded.draft is None
-    found = [(p.field, p.message) for p in loaded.errors]
-    assert any(where == field and part in message for where, message in found), found
