@@ -127,6 +127,7 @@ def test_the_copy_is_made_once_and_reused(tmp_path: Path, cache: Path) -> None:
     assert isinstance(story, Path) and story != first and ".story." in story.name
 
 
+@pytest.mark.slow
 def test_wider_than_1920_is_scaled_down(tmp_path: Path, cache: Path) -> None:
     source = video(tmp_path, "wide.mp4", size=(1940, 200), fps=24, audio=None)
     info = assert_sendable(run(source, cache))

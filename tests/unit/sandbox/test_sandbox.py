@@ -47,8 +47,22 @@ def jpeg(path: Path, size: tuple[int, int]) -> None:
     Image.new("RGB", size, (200, 40, 40)).save(path, "JPEG", quality=70)
 
 
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Tiny real videos, made once for the module."""
+    folder = tmp_path_factory.mktemp("videos")
+    small: dict[str, Any] = {"seconds": 1, "fps": 24, "size": (32, 32)}
+    made = {
+        "clip.mp4": write_video(folder / "clip.mp4", **small),
+        "clip.mov": write_video(folder / "clip.mov", **small, audio=None),
+        "vp9.mp4": write_video(folder / "vp9.mp4", **small, codec="libvpx-vp9", audio=None),
+        "moov-last.mp4": write_video(folder / "moov-last.mp4", **small, moov_first=False),
+    }
+    return {name: path.read_bytes() for name, path in made.items()}
+
+
 @pytest.fixture
-def media(tmp_path: Path) -> Path:
+def media(tmp_path: Path, videos: dict[str, bytes]) -> Path:
     folder = tmp_path / "content"
     folder.mkdir()
     jpeg(folder / "square.jpg", (1080, 1080))
@@ -59,12 +73,8 @@ def media(tmp_path: Path) -> Path:
     (folder / "page.jpg").write_bytes(b"<html><body>Please log in</body></html>")
     (folder / "huge.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * (8 * 1024 * 1024 + 1))
     # real videos: the sandbox reads their codecs and moov atom with PyAV (sandbox.videocheck)
-    write_video(folder / "clip.mp4", seconds=1, fps=24, size=(32, 32))
-    write_video(folder / "clip.mov", seconds=1, fps=24, size=(32, 32), audio=None)
-    write_video(
-        folder / "vp9.mp4", seconds=1, fps=24, size=(32, 32), codec="libvpx-vp9", audio=None
-    )
-    write_video(folder / "moov-last.mp4", seconds=1, fps=24, size=(32, 32), moov_first=False)
+    for name, data in videos.items():
+        (folder / name).write_bytes(data)
     (folder / "ftyp-only.mp4").write_bytes(MP4)
     (folder / "movie.mp4").write_bytes(AVI)
     (folder / "gone.jpg").write_bytes(b"")
