@@ -31,6 +31,7 @@ from publisher.commands import csvsheet, schema
 from publisher.config import Config
 from publisher.drafts import media
 from publisher.drafts.checks import Checker
+from publisher.drafts.medialist import MediaList
 from publisher.drafts.report import Report
 from publisher.errors import ConfigError, Problem
 from publisher.store import atomicfile
@@ -71,12 +72,29 @@ class _SharedMediaChecker(Checker):
 
     found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
 
-    def _check_file(self, where: str, item: media.MediaItem, role: media.Role) -> None:
-        key = (item.source, item.path, item.url, role, self.fit)
+    def _media_list(self) -> MediaList:
+        return _SharedMediaList(
+            type=self.type,
+            draft_dir=self.draft_dir,
+            content_dir=self.content_dir,
+            report=self.report,
+            check_media=self.check_media,
+            fit=self.fit,
+            transcode=self.config.media.transcode,
+            found=self.found,
+        )
+
+
+@dataclass
+class _SharedMediaList(MediaList):
+    found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
+
+    def check(self, where: str, item: media.MediaItem, role: media.Role) -> None:
+        key = (item.source, item.path, item.url, role, self.fit, self.transcode)
         known = self.found.get(key)
         if known is None:
             before = len(self.report.items)
-            super()._check_file(where, item, role)
+            super().check(where, item, role)
             known = [(p.message, p.severity) for p in self.report.items[before:]]
             self.found[key] = known
             return

@@ -390,6 +390,13 @@ class Media(_Model):
         "publisher sends their bytes to Meta's upload host (Facebook Login only)",
         examples=["resumable"],
     )
+    # SPEC §7
+    transcode: Literal["auto", "never"] = Field(
+        "auto",
+        description="auto: a video out of Meta's spec is transcoded into state_dir/cache; "
+        "never: it is an error naming the rule it breaks",
+        examples=["auto"],
+    )
 
     @field_validator("listen")
     @classmethod

@@ -6,8 +6,10 @@ block the daemon writes back into them (SPEC §5).
                                       fingerprint and the status block as read
 
 Modules: `files` (which files are drafts: the one rule), `parse` (reading one file),
-`checks` (its fields), `publish_at`, `media` (where each media file is), `images` and
-`videos` (whether Instagram takes it), `limits` (Instagram's numbers), `captions` (a
+`checks` (its fields), `medialist` (the `media:` list, items written as mappings),
+`options` (alt_text, user_tags, usernames), `publish_at`, `media` (where each media file
+is), `images` and `videos` (whether Instagram takes it; Meta's video rules are
+`hosting.videospec`), `limits` (Instagram's numbers), `captions` (a
 caption as Instagram reads it back: the key that recognises a post), `model` (Draft,
 Loaded, ...), `statusblock` (the daemon's own block) and `writeback` (a job's status
 written into its draft).

@@ -2,7 +2,8 @@
 
 `Checker(document, ...).run()` returns the `Draft`'s fields, or None when the draft cannot
 be used; every problem goes to the `Report`, in the order found, each naming the field and
-the fix (SPEC §4). Media files are opened by `images` and `videos` (`check_file`).
+the fix (SPEC §4). The `media:` list is `medialist`'s (files opened by `images` and
+`videos`); alt text, user tags and usernames are `options`'.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from publisher.config import Config
-from publisher.drafts import images, limits, media, videos
-from publisher.drafts.media import Finding, MediaItem
+from publisher.drafts import limits, media, options, videos
+from publisher.drafts.media import MediaItem
+from publisher.drafts.medialist import MediaList
 from publisher.drafts.model import TYPES, DraftType, UserTag
 from publisher.drafts.publish_at import parse_publish_at
 from publisher.drafts.report import Report
@@ -29,18 +31,6 @@ KEYS += ("paused", "status")  # `status` is the daemon's own block (SPEC §5)
 
 _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
 _MENTION = re.compile(r"(?<![\w@.])@[A-Za-z0-9_.]+")
-
-
-def _kind_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 @dataclass
@@ -66,7 +56,8 @@ class Checker:
         account = self._account()
         caption = self._caption()
         self.fit = self._fit()  # before the media: it decides whether a ratio is an error
-        items = self._media()
+        media_list = self._media_list()
+        items, item_options = media_list.read(self.data.get("media"))
         publish_at, publish_now = self._publish_at()
         platforms = self._platforms()
         self._options_allowed()
@@ -75,6 +66,7 @@ class Checker:
             "account": account,
             "caption": caption,
             "media": items,
+            "items": item_options,
             "publish_at": publish_at,
             "publish_now": publish_now,
             "platforms": platforms,
@@ -83,7 +75,7 @@ class Checker:
             "user_tags": self._user_tags(),
             "collaborators": self._collaborators(),
             "cover": self._cover(),
-            "thumb_offset": self._thumb_offset(),
+            "thumb_offset": self._thumb_offset(items),
             "share_to_feed": self._bool("share_to_feed")
             if self._allowed("share_to_feed")
             else None,
@@ -100,18 +92,7 @@ class Checker:
     # -- scalar helpers -------------------------------------------------------------------
 
     def _text(self, key: str, value: object, where: str | None = None) -> str | None:
-        """`value` as text, or None (with an error) when it is not."""
-        where = where or key
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool | int | float):
-            shown = str(value).lower() if isinstance(value, bool) else str(value)
-            self.report.error(
-                where, f'is {_kind_name(value)}, not text; quote it: {key}: "{shown}"'
-            )
-        else:
-            self.report.error(where, f"must be text, not {_kind_name(value)}")
-        return None
+        return options.text(self.report, key, value, where)
 
     def _bool(self, key: str) -> bool | None:
         value = self.data.get(key)
@@ -223,78 +204,6 @@ class Checker:
     def _audio_name(self) -> str | None:
         return self._some_text("audio_name", "the audio's name")
 
-    def _media(self) -> tuple[MediaItem, ...]:
-        value = self.data.get("media")
-        if value is None or value == []:
-            self.report.error("media", "required: list the files, e.g. media: [photo.jpg]")
-            return ()
-        entries = [value] if isinstance(value, str) else value
-        if not isinstance(entries, list):
-            self.report.error(
-                "media", "must be a list of files or URLs, e.g. media: [look1.jpg, look2.jpg]"
-            )
-            return ()
-        found: list[tuple[int, MediaItem]] = []
-        default: media.Kind = "video" if self.type == "reel" else "image"
-        # Past the carousel maximum the count error says it all; do not stat thousands.
-        for index, entry in enumerate(entries[: limits.MEDIA_COUNT["carousel"][1]]):
-            where = f"media[{index}]"
-            source = self._text("media", entry, where)
-            if source is None:
-                continue
-            item = media.resolve(source, self.draft_dir, self.content_dir, default_kind=default)
-            if isinstance(item, str):
-                self.report.error(where, item)
-                continue
-            found.append((index, item))
-        if self.type is None:
-            return tuple(item for _, item in found)
-        fitting = self._media_fits_type(len(entries), found)
-        if self.check_media:
-            for index, item in fitting:
-                self._check_file(f"media[{index}]", item, self.type)
-        return tuple(item for _, item in found)
-
-    def _media_fits_type(
-        self, count: int, found: Sequence[tuple[int, MediaItem]]
-    ) -> list[tuple[int, MediaItem]]:
-        """Check the count and kinds for the type; return the items worth opening."""
-        if self.type is None:
-            return []
-        low, high = limits.MEDIA_COUNT[self.type]
-        if self.type == "post" and count > 1:
-            self.report.error("media", f"a post has one image, this has {count}: use carousel")
-        elif self.type == "carousel" and not low <= count <= high:
-            hint = "; for one image use type: post" if count < low else ""
-            self.report.error("media", f"a carousel has 2 to 10 items, this has {count}{hint}")
-        elif self.type in ("reel", "story") and count != 1:
-            what = "one video" if self.type == "reel" else "one image or video"
-            self.report.error(
-                "media", f"a {self.type} has {what}, this has {count}: make one draft for each"
-            )
-        fitting = []
-        for index, item in found:
-            if self.type == "post" and item.kind == "video":
-                self.report.error(
-                    f"media[{index}]", "a post is one image; for a video use type: reel"
-                )
-            elif self.type == "reel" and item.kind == "image":
-                self.report.error(
-                    f"media[{index}]",
-                    "a reel is one video (.mp4 or .mov); for an image use type: post",
-                )
-            else:
-                fitting.append((index, item))
-        return fitting
-
-    def _check_file(self, where: str, item: MediaItem, role: media.Role) -> None:
-        for finding in check_file(item, role, fit=self.fit):
-            message = f"{media.short(item.source)} {finding.message}"
-            if finding.severity == "warning":
-                self.report.warn(where, message)
-            else:
-                self.report.error(where, message)
-
     def _publish_at(self) -> tuple[datetime | None, bool]:
         try:
             when, now, warning = parse_publish_at(self.data.get("publish_at"), self.config.tz)
@@ -341,15 +250,9 @@ class Checker:
         return self.type is None or self.type in limits.OPTION_TYPES[key]
 
     def _alt_text(self) -> str | None:
-        value = self.data.get("alt_text")
-        if value is None or not self._allowed("alt_text"):
+        if not self._allowed("alt_text"):
             return None
-        text = self._text("alt_text", value)
-        if text is not None and len(text) > limits.ALT_TEXT_MAX:
-            self.report.error(
-                "alt_text", f"is {len(text)} characters; Instagram allows {limits.ALT_TEXT_MAX}"
-            )
-        return text
+        return options.alt_text(self.report, self.data.get("alt_text"))
 
     def _location_id(self) -> str | None:
         value = self.data.get("location_id")
@@ -367,63 +270,11 @@ class Checker:
         return value.strip()
 
     def _user_tags(self) -> tuple[UserTag, ...]:
-        value = self.data.get("user_tags")
-        if value is None or not self._allowed("user_tags"):
+        if not self._allowed("user_tags"):
             return ()
-        if not isinstance(value, list):
-            self.report.error(
-                "user_tags", "must be a list, e.g. user_tags: [{username: jane, x: 0.5, y: 0.8}]"
-            )
-            return ()
-        if len(value) > limits.USER_TAGS_MAX:
-            self.report.error(
-                "user_tags", f"has {len(value)}; Instagram allows up to {limits.USER_TAGS_MAX} tags"
-            )
-        tags: list[UserTag] = []
-        need_position = self.type in ("post", "carousel")
-        for index, entry in enumerate(value[: limits.USER_TAGS_MAX]):
-            where = f"user_tags[{index}]"
-            if not isinstance(entry, dict):
-                self.report.error(where, "must be a mapping like {username: jane, x: 0.5, y: 0.8}")
-                continue
-            for key in entry:
-                if key not in ("username", "x", "y"):
-                    self.report.error(f"{where}.{key}", "unknown key; allowed: username, x, y")
-            username = self._username(entry.get("username"), f"{where}.username", "user_tags")
-            position = [self._fraction(entry.get(axis), f"{where}.{axis}") for axis in "xy"]
-            for axis, number in zip("xy", position, strict=True):
-                if number is None and entry.get(axis) is None and need_position:
-                    self.report.error(f"{where}.{axis}", "required on images: a number from 0 to 1")
-            if username is not None:
-                tags.append(UserTag(username, position[0], position[1]))
-        return tuple(tags)
-
-    def _fraction(self, value: object, where: str) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.report.error(where, f"{value!r} is not a number; write a number from 0 to 1")
-            return None
-        if not 0 <= value <= 1:
-            self.report.error(where, f"{value} is outside 0 to 1 (0 = left/top, 1 = right/bottom)")
-            return None
-        return float(value)
-
-    def _username(self, value: object, where: str, key: str) -> str | None:
-        if value is None:
-            self.report.error(where, "required: the Instagram username")
-            return None
-        name = self._text(key, value, where)
-        if name is None:
-            return None
-        name = name.strip()
-        if name.startswith("@"):
-            self.report.error(where, f"write {name[1:]!r} without the @")
-            return None
-        if not name or not re.fullmatch(r"[A-Za-z0-9_.]{1,30}", name):
-            self.report.error(where, f"{name!r} is not an Instagram username")
-            return None
-        return name
+        return options.user_tags(
+            self.report, self.data.get("user_tags"), need_position=self.type in ("post", "carousel")
+        )
 
     def _collaborators(self) -> tuple[str, ...]:
         value = self.data.get("collaborators")
@@ -440,7 +291,7 @@ class Checker:
                 "collaborators",
             )
         names = [
-            self._username(entry, f"collaborators[{index}]", "collaborators")
+            options.username(self.report, entry, f"collaborators[{index}]", "collaborators")
             for index, entry in enumerate(entries[: limits.COLLABORATORS_MAX * 2])
         ]
         return tuple(name for name in names if name is not None)
@@ -460,7 +311,7 @@ class Checker:
             self.report.error("cover", "must be a JPEG image, not a video")
             return None
         if self.check_media:
-            self._check_file("cover", item, "cover")
+            self._media_list().check("cover", item, "cover")
         return item
 
     def _fit(self) -> Fit | None:
@@ -472,7 +323,7 @@ class Checker:
             return None
         return FITS[value]
 
-    def _thumb_offset(self) -> int | None:
+    def _thumb_offset(self, items: Sequence[MediaItem]) -> int | None:
         value = self.data.get("thumb_offset")
         if value is None or not self._allowed("thumb_offset"):
             return None
@@ -481,15 +332,26 @@ class Checker:
                 "thumb_offset", f"{value!r}: write whole milliseconds from 0, like 1500"
             )
             return None
+        video = items[0] if len(items) == 1 and items[0].kind == "video" else None
+        if self.check_media and video is not None and video.path is not None:
+            seconds = videos.duration(video.path)
+            # Meta: at least 0 and less than the duration (error 2207057)
+            if seconds is not None and value >= seconds * 1000:
+                self.report.error(
+                    "thumb_offset",
+                    f"{value} ms is past the end of the video ({media.short(video.source)} "
+                    f"lasts {seconds:.1f} s): write a number of milliseconds below "
+                    f"{int(seconds * 1000)}",
+                )
         return value
 
-
-def check_file(item: MediaItem, role: media.Role, *, fit: Fit | None = None) -> list[Finding]:
-    """Given a media item, how it is used (the draft type, or "cover") and the draft's
-    `fit`, return what is wrong with its file. URLs are not fetched here (Instagram fetches
-    them; the media host checks that they answer)."""
-    if item.path is None:
-        return []
-    if item.kind == "video":
-        return videos.check(item.path, role)
-    return images.check(item.path, role, fit=fit)
+    def _media_list(self) -> MediaList:
+        return MediaList(
+            type=self.type,
+            draft_dir=self.draft_dir,
+            content_dir=self.content_dir,
+            report=self.report,
+            check_media=self.check_media,
+            fit=self.fit,
+            transcode=self.config.media.transcode,
+        )

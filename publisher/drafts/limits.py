@@ -54,12 +54,6 @@ OPTION_TYPES: dict[str, tuple[str, ...]] = {
 # images fit them: publisher.hosting.convert and publisher.hosting.ratio.
 FEED_WIDTH_MIN, FEED_WIDTH_MAX = 320, 1440  # outside: Instagram rescales (a warning)
 
-# Videos (§6 "Reels", "Story video", "Carousel").
-VIDEO_CODECS = frozenset({"h264", "hevc"})
-# role -> (min seconds, max seconds, max bytes). Carousel videos have no spec of their own:
-# the reel spec is the safe one (§6 "Carousel").
-VIDEO_LIMITS: dict[str, tuple[float, float, int]] = {
-    "reel": (3.0, 15 * 60.0, 300 * 1000 * 1000),
-    "carousel": (3.0, 15 * 60.0, 300 * 1000 * 1000),
-    "story": (3.0, 60.0, 100 * 1000 * 1000),
-}
+# Videos (§6 "Reels", "Story video", "Carousel"): container, codecs, frame rate, width,
+# duration and size per use live in one table with their sources, with the transcode that
+# makes a video keep them: publisher.hosting.videospec.

@@ -18,7 +18,8 @@ Kind = Literal["image", "video"]
 # How a file is used decides which rules apply: feed images have an aspect-ratio range.
 Role = Literal["post", "carousel", "reel", "story", "cover"]
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov"})
+# MP4/MOV are sent as they are when they keep Meta's rules; the others are transcoded.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".heic", ".tif", ".tiff", ".bmp"}
 )
@@ -45,7 +46,7 @@ class Finding:
 
 
 def kind_of(source: str, default: Kind = "image") -> Kind:
-    """Given a path or URL as written, return "video" for .mp4/.mov, else `default`."""
+    """Given a path or URL as written, return "video" for a video suffix, else `default`."""
     name = source.split("?", 1)[0].split("#", 1)[0]
     suffix = os.path.splitext(name)[1].lower()
     if suffix in VIDEO_SUFFIXES:

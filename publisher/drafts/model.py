@@ -1,5 +1,6 @@
 """What a draft is once read: `Draft` (valid), `Loaded` (what `load` found in one file),
-`UserTag`, and `caption_hash`, the key that recognises a post on Instagram after a crash."""
+`UserTag`, `ItemOptions` (one media item's own options, SPEC §7), and `caption_hash`, the
+key that recognises a post on Instagram after a crash."""
 
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ class UserTag:
 
 
 @dataclass(frozen=True)
+class ItemOptions:
+    """What one `media:` item written as a mapping gives itself (SPEC §7): None / () when it
+    gives nothing, and the draft's own value applies."""
+
+    alt_text: str | None = None
+    user_tags: tuple[UserTag, ...] = ()
+
+
+@dataclass(frozen=True)
 class Draft:
     """A valid draft. `publish_at` is aware UTC (or None: `publish_now`, or the next slot)."""
 
@@ -41,6 +51,8 @@ class Draft:
     account: str
     caption: str
     media: tuple[MediaItem, ...]
+    # One per media item, same order, when any item is a mapping; () when none is.
+    items: tuple[ItemOptions, ...] = ()
     publish_at: datetime | None = None
     publish_now: bool = False
     platforms: tuple[str, ...] = ("instagram",)
@@ -64,6 +76,17 @@ class Draft:
             # A story's caption is never sent (payloads), so its post on Instagram has none.
             sent = "" if self.type == "story" else self.caption
             object.__setattr__(self, "caption_hash", caption_hash(sent))
+
+    def alt_text_for(self, index: int) -> str | None:
+        """The alt text of media item `index`: its own, else the draft's (images only: the
+        caller sends it where Meta takes it)."""
+        own = self.items[index].alt_text if index < len(self.items) else None
+        return own if own is not None else self.alt_text
+
+    def user_tags_for(self, index: int) -> tuple[UserTag, ...]:
+        """The tags of media item `index`: its own, else the draft's."""
+        own = self.items[index].user_tags if index < len(self.items) else ()
+        return own or self.user_tags
 
 
 @dataclass(frozen=True)

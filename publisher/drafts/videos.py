@@ -1,110 +1,29 @@
-"""Whether Instagram takes a video file (SPEC §4), probed in-process with PyAV.
+"""Whether a video can be sent to Instagram (SPEC §4, §7), probed in-process with PyAV.
 
-PyAV's wheels bundle FFmpeg's libraries, so videos are checked on any machine that has
-publisher installed: no ffprobe or ffmpeg program is needed.
-
-`probe(path)` reads what a check needs: the container, the video and audio codecs, the
-duration, the frame rate, the size, and whether the `moov` atom (the index of an MP4/MOV
-file) comes before the media data. `check(path, role)` turns that into `Finding`s: size,
-container, codec and duration, against the limits in `limits`. A file FFmpeg cannot read
-is a finding naming the fix, never an exception.
+`check(path, role, transcode=...)` returns the `Finding`s: what `hosting.videoinfo` reads,
+against the rules of `hosting.videospec` (the one table, with its sources). A rule that a
+transcode mends (container, codecs, frame rate, width, `moov` atom, ...) is a warning with
+`media.transcode: auto` (publisher sends a transcoded copy) and an error naming the rule
+with `never`; a rule no transcode mends (duration, shape) and a file FFmpeg cannot read
+are errors either way. `duration(path)` is the length a reel's `thumb_offset` must stay under.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Literal
 
-import av
-
-from publisher.drafts import limits
 from publisher.drafts.files import open_regular
 from publisher.drafts.media import Finding, Role
+from publisher.hosting import videoinfo, videospec
+from publisher.hosting.videoinfo import NOT_MP4, VideoInfo
 
-# The demuxers FFmpeg may choose from: the containers a video file comes in, each reading
-# only the file itself. Never one that opens other files or URLs named inside the file
-# (hls, dash, concat, image2, ...): a hostile draft must not make us read anything else.
-FORMATS = "mov,matroska,avi,mpegts,asf,flv"
-PROBE_TIMEOUT = 20.0  # seconds; a hostile file must not stall validation for longer
-NOT_MP4 = "is not an MP4/MOV video; export it as MP4 (H.264 or HEVC)"
+Transcode = Literal["auto", "never"]
 
-# The top-level boxes an MP4/MOV file can start with (ISO/IEC 14496-12, QuickTime).
-_FIRST_BOXES = frozenset(
-    {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"junk"}
-)
-_MAX_BOXES = 64  # a file of millions of tiny boxes must not make the walk long
-_BOX = struct.Struct(">I4s")
-_LARGE_SIZE = struct.Struct(">Q")
+__all__ = ["NOT_MP4", "Transcode", "VideoInfo", "check", "duration", "probe", "top_boxes"]
 
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What `probe` read from a video file. None: the file does not say."""
-
-    container: str  # FFmpeg's name for it: "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...
-    video_codec: str | None  # "h264", "hevc", "vp9", ...; None: there is no video stream
-    audio_codec: str | None  # "aac", ...; None: there is no sound
-    duration: float | None  # seconds
-    fps: float | None  # average frames per second
-    width: int | None
-    height: int | None
-    moov_first: bool | None  # the moov atom before mdat; None: not an MP4/MOV file
-
-    @property
-    def is_mp4(self) -> bool:
-        """True for an MP4 or MOV container (FFmpeg reads both with one demuxer)."""
-        return bool({"mp4", "mov"} & set(self.container.split(",")))
-
-
-def check(path: Path, role: Role) -> list[Finding]:
-    """Given a local video file and its role (reel, story, carousel), return its problems:
-    size, container, codec and duration."""
-    if role in ("post", "cover"):
-        return []  # the caller reports the wrong media kind
-    min_seconds, max_seconds, max_bytes = limits.VIDEO_LIMITS[role]
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return [Finding(f"cannot be read: {exc.strerror}")]
-    if size == 0:
-        return [Finding("is empty (0 bytes); export the video again")]
-    if size > max_bytes:
-        return [
-            Finding(
-                f"is {size / 1e6:.0f} MB; a {role} video may be at most {max_bytes // 10**6} MB: "
-                "export it with a lower bitrate"
-            )
-        ]
-    info = probe(path)
-    if isinstance(info, str):
-        return [Finding(info)]
-    if info.video_codec is None or not info.is_mp4:
-        return [Finding(NOT_MP4)]
-    findings: list[Finding] = []
-    if info.video_codec not in limits.VIDEO_CODECS:
-        findings.append(
-            Finding(
-                f"uses the {info.video_codec} codec; Instagram takes H.264 or HEVC: re-encode it"
-            )
-        )
-    if info.duration is None:
-        findings.append(Finding("has no readable duration; export it again"))
-        return findings
-    if not min_seconds <= info.duration <= max_seconds:
-        findings.append(
-            Finding(
-                f"lasts {info.duration:.1f} s; a {role} video lasts {_seconds(min_seconds)} to "
-                f"{_seconds(max_seconds)}: trim or extend it"
-            )
-        )
-    return findings
-
-
-def _seconds(value: float) -> str:
-    return f"{value / 60:g} min" if value >= 60 * 2 else f"{value:g} s"
+top_boxes = videoinfo.top_boxes
+USES: dict[Role, videospec.Use] = {"reel": "reel", "story": "story", "carousel": "carousel"}
 
 
 def probe(path: Path) -> VideoInfo | str:
@@ -115,90 +34,57 @@ def probe(path: Path) -> VideoInfo | str:
     except OSError as exc:
         return f"cannot be read: {exc.strerror}"
     with handle:
-        try:
-            boxes = top_boxes(handle)
-        except OSError as exc:
-            return f"cannot be read: {exc.strerror}"
-        handle.seek(0)
-        try:
-            with av.open(
-                handle,
-                "r",
-                container_options={"format_whitelist": FORMATS},
-                metadata_errors="replace",
-                timeout=PROBE_TIMEOUT,
-            ) as container:
-                return _info(container, boxes)
-        except Exception as exc:  # FFmpeg's errors on hostile input have many types
-            return _unreadable(exc, boxes)
+        return videoinfo.read(handle)
 
 
-def _info(container: av.container.InputContainer, boxes: list[bytes] | None) -> VideoInfo:
-    video = container.streams.video[0] if container.streams.video else None
-    audio = container.streams.audio[0] if container.streams.audio else None
-    duration = None
-    if container.duration is not None and container.duration > 0:
-        duration = container.duration / av.time_base
-    elif video is not None and video.duration and video.time_base:
-        duration = float(video.duration * video.time_base)
-    codec = fps = width = height = None
-    if video is not None:
-        codec = video.codec_context.name
-        fps = float(video.average_rate) if video.average_rate else None
-        width = video.codec_context.width or None
-        height = video.codec_context.height or None
-    return VideoInfo(
-        container=container.format.name,
-        video_codec=codec,
-        audio_codec=audio.codec_context.name if audio is not None else None,
-        duration=duration,
-        fps=fps,
-        width=width,
-        height=height,
-        moov_first=_moov_first(boxes) if boxes is not None else None,
+def check(path: Path, role: Role, *, transcode: Transcode = "auto") -> list[Finding]:
+    """Given a local video file, its role (reel, story, carousel) and `media.transcode`,
+    return its problems."""
+    use = USES.get(role)
+    if use is None:
+        return []  # a post or a cover: the caller reports the wrong media kind
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return [Finding(f"cannot be read: {exc.strerror}")]
+    if size == 0:
+        return [Finding("is empty (0 bytes); export the video again")]
+    limit = videospec.SPECS[use].max_bytes
+    if transcode == "never" and size > limit:  # no need to open it to know
+        return [_never("file size", f"is {size / 1e6:.1f} MB; at most {limit // 10**6} MB")]
+    info = probe(path)
+    if isinstance(info, str):
+        return [Finding(info)]
+    if info.video_codec is None:
+        return [Finding(NOT_MP4)]
+    findings: list[Finding] = []
+    mended: list[str] = []
+    for breach in videospec.breaches(info, use):
+        if not breach.fixable:
+            findings.append(Finding(breach.message))
+        elif transcode == "never":
+            findings.append(_never(breach.rule, breach.message))
+        else:
+            mended.append(breach.rule)
+    if mended and not findings:
+        findings.append(
+            Finding(
+                f"breaks Instagram's video rules ({', '.join(mended)}): publisher sends a "
+                "transcoded copy (H.264, AAC, moov first; media.transcode: auto)",
+                "warning",
+            )
+        )
+    return findings
+
+
+def duration(path: Path) -> float | None:
+    """The video's length in seconds, or None when it cannot be read."""
+    info = probe(path)
+    return info.duration if isinstance(info, VideoInfo) else None
+
+
+def _never(rule: str, message: str) -> Finding:
+    return Finding(
+        f"breaks Instagram's {rule} rule: it {message}; export it again, or set "
+        "media.transcode: auto to let publisher transcode it"
     )
-
-
-def _unreadable(exc: Exception, boxes: list[bytes] | None) -> str:
-    """The sentence for a file FFmpeg could not open."""
-    if boxes is None:
-        return NOT_MP4  # not even the outline of an MP4/MOV file
-    if b"moov" not in boxes and len(boxes) < _MAX_BOXES:
-        detail = "moov atom not found"  # the file was cut short, or never finished
-    else:
-        detail = getattr(exc, "strerror", None) or type(exc).__name__
-    return f"cannot be read as a video ({str(detail)[:200]}); export it as MP4"
-
-
-def _moov_first(boxes: list[bytes]) -> bool | None:
-    if b"moov" not in boxes:
-        return None
-    return b"mdat" not in boxes or boxes.index(b"moov") < boxes.index(b"mdat")
-
-
-def top_boxes(handle: BinaryIO) -> list[bytes] | None:
-    """Given an open file, return the types of its top-level MP4/MOV boxes in file order
-    (up to the first moov and mdat, at most `_MAX_BOXES`), or None when the file does not
-    start like an MP4/MOV file. A box running past the end of the file ends the list."""
-    end = os.fstat(handle.fileno()).st_size
-    found: list[bytes] = []
-    position = 0
-    while position + _BOX.size <= end and len(found) < _MAX_BOXES:
-        handle.seek(position)
-        size, kind = _BOX.unpack(handle.read(_BOX.size))
-        if not found and kind not in _FIRST_BOXES:
-            return None
-        if size == 1:  # the real size follows, on 64 bits
-            large = handle.read(_LARGE_SIZE.size)
-            if len(large) < _LARGE_SIZE.size:
-                break
-            size = _LARGE_SIZE.unpack(large)[0]
-        elif size == 0:  # the box runs to the end of the file
-            size = end - position
-        if size < _BOX.size:
-            break  # a damaged box: nothing after it can be found
-        found.append(kind)
-        if b"moov" in found and b"mdat" in found:
-            break
-        position += size
-    return found if found else None

@@ -4,7 +4,8 @@
 a sentence saying why the image cannot be sent (it reads after the file's name: the caller adds
 the draft and the field). An image that needs no change is returned as it is; any other is
 converted once into `cache_dir` (state_dir/cache/), keyed by the sha256 of its bytes and the
-options, and that copy is reused. `sweep(cache_dir, keep)` removes the copies no job needs.
+options, and that copy is reused. `sweep(cache_dir, keep)` removes the copies no job needs
+(images and videos alike: `cache`).
 
 What Meta takes (instagram-api.md §6, §7.2; Meta's pages read 2026-09):
 
@@ -36,7 +37,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import stat
 import time
 import warnings
@@ -48,7 +48,7 @@ from typing import BinaryIO, Literal
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from publisher.hosting import ratio
+from publisher.hosting import cache, ratio
 from publisher.hosting.ratio import Fit
 from publisher.store import atomicfile
 
@@ -70,7 +70,6 @@ HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 )
 EXIF_TURNED = frozenset({"JPEG", "MPO", "PNG", "WEBP"})  # orientation only a hint to viewers
-ENTRY = re.compile(r"^[0-9a-f]{64}\.(feed|story)\.(none|crop|pad)\.r[0-9]+\.jpg$")
 WHITE = (255, 255, 255)
 
 # HEIC/HEIF (phone photos) through Pillow; depth maps and auxiliary images are never needed.
@@ -141,27 +140,12 @@ def convert(
 
 
 def sweep(cache_dir: Path, keep: set[str]) -> int:
-    """Given the cache folder and the file names (as `convert` returned them) that jobs still
-    need, delete every other converted copy; return how many were deleted. Only names that
-    `convert` makes are touched: a writer's temp file or anything else in the folder stays.
-    Run it when no conversion for a job not yet recorded is under way."""
-    try:
-        names = os.listdir(cache_dir)
-    except FileNotFoundError:
-        return 0
-    removed = 0
-    for name in names:
-        if ENTRY.match(name) and name not in keep:
-            try:
-                os.unlink(cache_dir / name)
-            except FileNotFoundError:
-                continue
-            removed += 1
-    return removed
+    """The sweep of every converted copy, images and videos: `cache.sweep`."""
+    return cache.sweep(cache_dir, keep)
 
 
 def _entry_name(data: bytes, target: Target, fit: Fit | None) -> str:
-    return f"{hashlib.sha256(data).hexdigest()}.{target}.{fit or 'none'}.r{RECIPE}.jpg"
+    return cache.image_name(hashlib.sha256(data).hexdigest(), target, fit, RECIPE)
 
 
 _NOT_REGULAR = "is not a regular file (a folder, a pipe?); use a real file"

@@ -5,9 +5,10 @@ The caller creates the containers in order: every entry of `singles_or_children`
 `with_children(parent, child_ids)`. Parameter rules come from instagram-api.md §2.1-§2.2:
 
     post      image_url, caption, alt_text, location_id, user_tags, collaborators
-    carousel  children: image_url | media_type=VIDEO + video_url, is_carousel_item=true,
-              alt_text on images (no caption, location or collaborators on children; the
-              draft's user_tags go on the first image, the one whose frame the others take)
+    carousel  children: image_url | media_type=VIDEO + video_url, is_carousel_item=true;
+              each image its own alt_text and user_tags, else the draft's (SPEC §7); a
+              video its own user_tags only, without x/y (no caption, location or
+              collaborators on children)
               parent: media_type=CAROUSEL, children, caption, location_id, collaborators
     reel      media_type=REELS, video_url, caption, cover_url, thumb_offset, share_to_feed,
               collaborators, location_id, user_tags, audio_name, trial_params
@@ -64,26 +65,30 @@ def _post(draft: Draft, url: str) -> Params:
     return _compact(
         image_url=url,
         caption=draft.caption,
-        alt_text=draft.alt_text,
+        alt_text=draft.alt_text_for(0),
         location_id=draft.location_id,
-        user_tags=_tags(draft.user_tags, positions=True),
+        user_tags=_tags(draft.user_tags_for(0), positions=True),
         collaborators=_collaborators(draft.collaborators),
     )
 
 
 def _carousel_children(draft: Draft, urls: Sequence[str]) -> list[Params]:
-    kinds = [item.kind for item in draft.media]
-    tagged = kinds.index("image") if "image" in kinds else None
     children: list[Params] = []
-    for index, (kind, url) in enumerate(zip(kinds, urls, strict=True)):
-        if kind == "video":
-            child = _compact(media_type="VIDEO", video_url=url, is_carousel_item=True)
+    for index, (item, url) in enumerate(zip(draft.media, urls, strict=True)):
+        if item.kind == "video":
+            own = draft.items[index].user_tags if index < len(draft.items) else ()
+            child = _compact(
+                media_type="VIDEO",
+                video_url=url,
+                is_carousel_item=True,
+                user_tags=_tags(own, positions=False),
+            )
         else:
             child = _compact(
                 image_url=url,
                 is_carousel_item=True,
-                alt_text=draft.alt_text,
-                user_tags=_tags(draft.user_tags, positions=True) if index == tagged else None,
+                alt_text=draft.alt_text_for(index),
+                user_tags=_tags(draft.user_tags_for(index), positions=True),
             )
         children.append(child)
     return children
@@ -108,7 +113,7 @@ def _reel(draft: Draft, url: str, cover_url: str | None) -> Params:
         share_to_feed=draft.share_to_feed,
         collaborators=_collaborators(draft.collaborators),
         location_id=draft.location_id,
-        user_tags=_tags(draft.user_tags, positions=False),
+        user_tags=_tags(draft.user_tags_for(0), positions=False),
         audio_name=draft.audio_name,
         trial_params=_trial(draft.trial),
     )
@@ -119,7 +124,7 @@ def _story(draft: Draft, url: str) -> Params:
     return _compact(
         media_type="STORIES",
         **{key: url},
-        user_tags=_tags(draft.user_tags, positions=True),
+        user_tags=_tags(draft.user_tags_for(0), positions=True),
     )
 
 

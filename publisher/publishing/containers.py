@@ -19,12 +19,15 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
 
 from publisher import drafts, durations
 from publisher.drafts import Draft, files
 from publisher.errors import ApiError, Permanent, RebuildContainer, Transient
-from publisher.hosting import convert, mediahost
+from publisher.hosting import convert, mediahost, transcode
 from publisher.hosting.ratio import Fit
+from publisher.hosting.videospec import Use as VideoUse
 from publisher.instagram import client as graph
 from publisher.instagram import errors as graph_errors
 from publisher.instagram import payloads, upload
@@ -34,6 +37,10 @@ from publisher.publishing.progress import Progress, noop
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+# The use a draft type makes of its videos: which of Meta's video rules they keep.
+USES: dict[str, VideoUse] = {"reel": "reel", "story": "story", "carousel": "carousel"}
 
 
 class ContainerPublished(Exception):
@@ -107,19 +114,31 @@ def ready(
     top = live.get((top_role, None))
     # local videos sent to Meta's upload host (media.video_upload: resumable) need no URL
     uploaded = resumable.sent_resumable(rt, draft)
+    feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
+    use: VideoUse = USES.get(draft.type, "story")
+
+    def local(index: int) -> Path:  # what an upload sends: the video, or its transcoded copy
+        item = draft.media[index]
+        return _sendable(rt, item, fit=draft.fit, target=feed, use=use, progress=progress)
+
     if top is not None:
         if top_role == "single" and 0 in uploaded:  # an upload a crash or failure cut short
-            resumable.upload(rt, client, job_id, draft, top, item=draft.media[0], progress=progress)
+            resumable.upload(rt, client, job_id, draft, top, path=local(0), progress=progress)
         _wait_finished(rt, client, job_id, [top], progress, until=until)
         return top
 
-    feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
     urls = [
-        "" if index in uploaded else _url(rt, item, job_id, fit=draft.fit, target=feed)
+        ""
+        if index in uploaded
+        else _url(rt, item, job_id, fit=draft.fit, target=feed, use=use, progress=progress)
         for index, item in enumerate(draft.media)
     ]
     cover = draft.cover
-    cover_url = _url(rt, cover, job_id, fit=None, target="story") if cover is not None else None
+    cover_url = (
+        _url(rt, cover, job_id, fit=None, target="story", use=use, progress=progress)
+        if cover is not None
+        else None
+    )
     items, parent = payloads.container_requests(draft, urls, cover_url)
     items = [
         upload.resumable_params(params) if index in uploaded else params
@@ -136,7 +155,7 @@ def ready(
                 job_id,
                 draft,
                 single,
-                item=draft.media[0],
+                path=local(0),
                 progress=progress,
                 fresh=True,
             )
@@ -156,7 +175,7 @@ def ready(
             job_id,
             draft,
             children[index],
-            item=draft.media[index],
+            path=local(index),
             progress=progress,
             fresh=reused[index] is None,
         )
@@ -174,39 +193,25 @@ def _url(
     *,
     fit: Fit | None,
     target: convert.Target,
+    use: VideoUse,
+    progress: Progress,
 ) -> str:
-    """The URL Instagram fetches `item` from. A local image goes through `convert` first
-    (SPEC §7): the user's file when it needs no change, else its converted copy in
-    state_dir/cache. Raise Permanent (the job fails, the draft must change) when the image
-    cannot be sent, or when a copy is needed and `media.host: base_url` cannot serve it."""
+    """The URL Instagram fetches `item` from: its own URL, or a link to what `_sendable`
+    gives. Raise Permanent when a copy is needed and `media.host: base_url` cannot serve it,
+    Transient when the file cannot be read now."""
     if item.url is not None:
         return item.url
     assert item.path is not None  # MediaItem: exactly one of path and url
-    path = item.path
-    if item.kind == "image":
-        content_dir = rt.config.content_dir
-        sent = convert.convert(
-            path,
-            mediahost.cache_dir(rt.config),
-            fit=fit,
-            target=target,
-            # validated inside content_dir; a link swapped in since then is not followed out
-            opener=lambda source: files.open_beneath(content_dir, source),
+    path = _sendable(rt, item, fit=fit, target=target, use=use, progress=progress)
+    if path != item.path and rt.config.media.host == "base_url":
+        raise Permanent(
+            f"{item.source!r} must be converted to be sent (a file Instagram takes), and "
+            "media.host: base_url can only link to the files in content_dir",
+            step="media",
+            hint="use media.host: serve or s3 in config.yaml, or publish a file that needs no "
+            "change (a JPEG at most 1440 px wide and 8 MB, RGB, no EXIF rotation; an MP4 in "
+            "H.264/AAC, 23-60 fps, moov first)",
         )
-        if isinstance(sent, str):
-            raise Permanent(f"{item.source!r} {sent}", step="media")
-        if sent != path and rt.config.media.host == "base_url":
-            raise Permanent(
-                f"{item.source!r} must be converted to be sent (a JPEG Instagram takes), and "
-                "media.host: base_url can only link to the files in content_dir",
-                step="media",
-                hint="use media.host: serve or s3 in config.yaml, or publish a JPEG that needs "
-                "no change (at most 1440 px wide and 8 MB, RGB, no EXIF rotation)",
-            )
-        if sent != path:  # the copy's mtime is when it was last linked: runtime's sweep
-            stamp = rt.clock().timestamp()
-            os.utime(sent, (stamp, stamp))
-        path = sent
     # the job id lets a host that uploads (s3) delete the job's objects when it ends
     try:
         url: str = rt.media.url_for(path, job_id=job_id)
@@ -217,6 +222,49 @@ def _url(
             hint="publisher tries again at the next attempt.",
         ) from exc
     return url
+
+
+def _sendable(
+    rt: Runtime,
+    item: drafts.MediaItem,
+    *,
+    fit: Fit | None,
+    target: convert.Target,
+    use: VideoUse,
+    progress: Progress,
+) -> Path:
+    """The file to send for a local `item`: a local image goes through `convert`, a local
+    video through `transcode` (SPEC §7): the user's file when it needs no change, else its
+    converted copy in state_dir/cache (its mtime set to now: the cache's sweep keeps it).
+    Raise Permanent (the job fails, the draft must change) when the file cannot be sent."""
+    assert item.path is not None
+    path = item.path
+    content_dir = rt.config.content_dir
+
+    def opener(source: Path) -> BinaryIO:
+        # validated inside content_dir; a link swapped in since then is not followed out
+        return files.open_beneath(content_dir, source)
+
+    if item.kind == "video" and rt.config.media.transcode == "auto":
+        sent = transcode.transcode(
+            path,
+            mediahost.cache_dir(rt.config),
+            use=use,
+            opener=opener,
+            progress=_transcoding(item, progress),
+        )
+    elif item.kind == "image":
+        sent = convert.convert(
+            path, mediahost.cache_dir(rt.config), fit=fit, target=target, opener=opener
+        )
+    else:
+        sent = path
+    if isinstance(sent, str):
+        raise Permanent(f"{item.source!r} {sent}", step="media")
+    if sent != path:  # the copy's mtime is when it was last linked: runtime's sweep
+        stamp = rt.clock().timestamp()
+        os.utime(sent, (stamp, stamp))
+    return sent
 
 
 def _create(
@@ -358,6 +406,19 @@ def set_status(
             new = "ERROR"  # not Meta's word for it, but never reused again
         changed.append(container.model_copy(update={"status_code": new}))
     rt.store.update(job_id, containers=tuple(changed))
+
+
+def _transcoding(item: drafts.MediaItem, progress: Progress) -> transcode.Progress:
+    """Tell `progress` how a transcode goes, every 10 %."""
+    shown = [-1]
+
+    def report(fraction: float) -> None:
+        step = int(fraction * 10)
+        if step != shown[0]:
+            shown[0] = step
+            progress(f"transcoding {_label(item)}… {step * 10}%")
+
+    return report
 
 
 def _label(item: drafts.MediaItem) -> str:

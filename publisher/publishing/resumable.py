@@ -13,11 +13,12 @@ an upload repeated is harmless (the offset says what Meta has).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from publisher import drafts
 from publisher.config import tokens
 from publisher.drafts import Draft, files
 from publisher.errors import Permanent
+from publisher.hosting import mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import upload as rupload
 from publisher.job import ApiCall, Container
@@ -57,11 +58,12 @@ def upload(
     draft: Draft,
     container: Container,
     *,
-    item: drafts.MediaItem,
+    path: Path,
     progress: Progress,
     fresh: bool = False,
 ) -> None:
-    """Make Meta hold every byte of `item` (a local video) for `container` (recorded in the
+    """Make Meta hold every byte of `path` (a local video, or its transcoded copy in the
+    cache: `containers._sendable`) for `container` (recorded in the
     job store), resuming from what it already holds (`fresh`: the container was just
     made, so it holds nothing and Meta is not asked). The file is opened beneath
     content_dir (a link swapped in since validation is not followed out) and streamed.
@@ -69,12 +71,14 @@ def upload(
     file cannot be opened."""
     if container.status_code == "FINISHED":
         return  # every byte was in before: Meta processed it
-    assert item.path is not None
+    # the user's video (beneath content_dir) or its transcoded copy (beneath the cache)
+    cache = mediahost.cache_dir(rt.config)
+    folder = cache if path.is_relative_to(cache) else rt.config.content_dir
     try:
-        source = files.open_beneath(rt.config.content_dir, item.path)
+        source = files.open_beneath(folder, path)
     except OSError as exc:
         raise Permanent(
-            f"{item.source!r} cannot be opened to upload it: {exc.strerror or exc}",
+            f"{path.name!r} cannot be opened to upload it: {exc.strerror or exc}",
             step=rupload.STEP,
             container_id=container.id,
             hint="put the video back, or fix its permissions, then retry the draft",
@@ -96,7 +100,7 @@ def upload(
         clock=rt.clock,
         retry_wait=rt.retry_wait,
     )
-    name = item.path.name
+    name = path.name
 
     def told(sent: int, size: int) -> None:
         progress(f"uploading {name}: {sent} of {size} bytes")

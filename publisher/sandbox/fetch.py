@@ -11,18 +11,20 @@ a timeout -2/2207003; more than 8 MiB 36000/2207004; not a JPEG with 3 colour co
 Videos are checked the way Meta does it, asynchronously: a problem becomes the subcode of the
 container's ERROR status. The first request asks for a byte range and must get 206 (servers
 without Range support fail with 2207077 [3P]); the file must start with an MP4/MOV `ftyp` box
-(else 2207026); then the whole file is read once.
+(else 2207026); then the whole file is read once, into a temp file, and `videocheck` looks
+at its codecs and moov atom with PyAV (2207026 too).
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 from fractions import Fraction
 
 import httpx
 from PIL import Image
 
-from publisher.sandbox import meta_errors
+from publisher.sandbox import meta_errors, videocheck
 
 IMAGE_MAX_BYTES = 8 * 1024 * 1024
 VIDEO_MAX_BYTES = 300 * 1024 * 1024
@@ -152,7 +154,7 @@ class Fetcher:
                 total = _range_total(response.headers.get("content-range", ""))
             if problem is not None:
                 return problem
-            with self._http.stream("GET", url) as response:
+            with self._http.stream("GET", url) as response, tempfile.TemporaryFile() as body:
                 if not response.is_success:
                     return SUBCODE_FETCH
                 received = 0
@@ -160,8 +162,10 @@ class Fetcher:
                     received += len(chunk)
                     if received > VIDEO_MAX_BYTES:
                         return SUBCODE_UPLOAD
-            if total is not None and received != total:
-                return SUBCODE_UPLOAD
+                    body.write(chunk)
+                if total is not None and received != total:
+                    return SUBCODE_UPLOAD
+                return videocheck.problem(body)  # codecs and moov, as Meta's processing
         except httpx.TimeoutException:
             return SUBCODE_TIMEOUT
         except (httpx.HTTPError, httpx.InvalidURL):

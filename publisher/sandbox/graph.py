@@ -78,8 +78,14 @@ class Graph:
     # --- for tests and the control endpoints ----------------------------------------------
 
     def posts(self) -> list[dict[str, Any]]:
+        """Every post, with `items`: the parameters each carousel child was created with."""
         with self._lock:
-            return [dataclasses.asdict(post) for post in self._world.posts]
+            shown = []
+            for post in self._world.posts:
+                children = [self._world.containers.get(child) for child in post.children]
+                items = [dict(child.extras) for child in children if child is not None]
+                shown.append({**dataclasses.asdict(post), "items": items})
+            return shown
 
     def publish_calls(self) -> dict[str, int]:
         with self._lock:

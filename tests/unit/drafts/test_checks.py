@@ -9,7 +9,7 @@ import pytest
 
 from publisher import drafts
 from publisher.config import Config
-from publisher.drafts import checks
+from publisher.drafts import medialist
 from publisher.drafts.media import MediaItem
 from tests.support.drafts import IMG, TWO, load_text, make_config
 
@@ -328,9 +328,9 @@ INVALID = [
         "a story video lasts 3 s to 60 s",
     ),
     (
-        "carousel-mkv-named-mp4",
+        "carousel-mkv-without-video",
         "type: carousel\nmedia: [a.jpg, c.mp4]\n",
-        {"a.jpg": (1080, 1080), "c.mp4": {"container": "matroska"}},
+        {"a.jpg": (1080, 1080), "c.mp4": {"container": "matroska", "codec": None}},
         "media[1]",
         "'c.mp4' is not an MP4/MOV video; export it as MP4 (H.264 or HEVC)",
     ),
@@ -509,4 +509,4 @@ def test_media_urls_are_not_fetched() -> None:
     # Instagram fetches them; the media host checks that they answer.
     for kind in ("image", "video"):
         item = MediaItem("https://h/a.png", None, "https://h/a.png", kind)  # type: ignore[arg-type]
-        assert checks.check_file(item, "post") == []
+        assert medialist.check_file(item, "post") == []

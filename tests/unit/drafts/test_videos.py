@@ -1,4 +1,6 @@
-"""drafts.videos: probing videos in-process with PyAV, and the checks made from what it reads.
+"""drafts.videos: probing videos in-process with PyAV, and the checks made from what it reads
+against Meta's video rules (hosting.videospec): a rule a transcode mends is a warning with
+`media.transcode: auto` and an error naming the rule with `never`.
 
 The videos are made here, at run time, with PyAV (a few frames each): H.264/AAC and HEVC
 MP4/MOV, 15 fps, moov at the end, Matroska and AVI, too short and too long.
@@ -16,7 +18,7 @@ from PIL import Image
 
 from publisher.drafts import videos
 from publisher.drafts.media import Finding, Role
-from publisher.drafts.videos import NOT_MP4, VideoInfo
+from publisher.drafts.videos import NOT_MP4, Transcode, VideoInfo
 from tests.support.paths import CLIP
 from tests.support.videos import write_video
 
@@ -86,45 +88,92 @@ def test_probe_reads_what_the_checks_need(
 
 
 def test_probe_the_repository_clip() -> None:
-    assert videos.probe(CLIP) == VideoInfo(MP4, "h264", "aac", 4.0, 24.0, 540, 960, True)
+    assert videos.probe(CLIP) == VideoInfo(
+        MP4, "h264", "aac", 4.0, 24.0, 540, 960, True, "yuv420p", 44100, 1, CLIP.stat().st_size
+    )
 
 
+def sent_transcoded(*rules: str) -> Finding:
+    return Finding(
+        f"breaks Instagram's video rules ({', '.join(rules)}): publisher sends a transcoded "
+        "copy (H.264, AAC, moov first; media.transcode: auto)",
+        "warning",
+    )
+
+
+def refused(rule: str, message: str) -> Finding:
+    return Finding(
+        f"breaks Instagram's {rule} rule: it {message}; export it again, or set "
+        "media.transcode: auto to let publisher transcode it"
+    )
+
+
+SHORT_REEL = "lasts 2.5 s; a reel video lasts 3 s to 15 min: trim or extend it"
 CHECKS = [
-    # (file, role, expected finding messages)
-    ("ok.mp4", "reel", []),
-    ("ok.mp4", "story", []),
-    ("ok.mp4", "carousel", []),
-    ("hevc.mov", "reel", []),
-    ("silent.mp4", "reel", []),
-    # probed, not (yet) rules: the media issue decides between an error and a transcode
-    ("fps15.mp4", "reel", []),
-    ("moov-last.mp4", "reel", []),
-    ("short.mp4", "reel", ["lasts 2.5 s; a reel video lasts 3 s to 15 min: trim or extend it"]),
+    # (file, role, media.transcode, expected findings)
+    ("ok.mp4", "reel", "never", []),
+    ("ok.mp4", "story", "never", []),
+    ("ok.mp4", "carousel", "never", []),
+    ("hevc.mov", "reel", "never", []),
+    ("silent.mp4", "reel", "never", []),
+    ("fps15.mp4", "reel", "auto", [sent_transcoded("frame rate")]),
+    (
+        "fps15.mp4",
+        "reel",
+        "never",
+        [refused("frame rate", "has 15 fps; Instagram takes 23 to 60 fps")],
+    ),
+    ("moov-last.mp4", "story", "auto", [sent_transcoded("moov atom")]),
+    (
+        "moov-last.mp4",
+        "reel",
+        "never",
+        [refused("moov atom", "has its moov atom at the end; Instagram needs it at the front")],
+    ),
+    ("short.mp4", "reel", "auto", [Finding(SHORT_REEL)]),
     (
         "short.mp4",
         "carousel",
-        ["lasts 2.5 s; a carousel video lasts 3 s to 15 min: trim or extend it"],
+        "never",
+        [Finding("lasts 2.5 s; a carousel video lasts 3 s to 15 min: trim or extend it")],
     ),
     (
         "story-long.mp4",
         "story",
-        ["lasts 61.0 s; a story video lasts 3 s to 60 s: trim or extend it"],
+        "auto",
+        [Finding("lasts 61.0 s; a story video lasts 3 s to 60 s: trim or extend it")],
     ),
-    ("story-long.mp4", "reel", []),
-    ("vp9.mp4", "reel", ["uses the vp9 codec; Instagram takes H.264 or HEVC: re-encode it"]),
-    ("matroska.mkv", "reel", [NOT_MP4]),
-    ("sound-only.mp4", "reel", [NOT_MP4]),
-    ("avi.avi", "story", [NOT_MP4]),
-    ("ok.mp4", "post", []),  # the caller says a post is one image
-    ("ok.mp4", "cover", []),  # and that a cover is a JPEG
+    ("story-long.mp4", "reel", "auto", [sent_transcoded("frame rate")]),
+    ("vp9.mp4", "reel", "auto", [sent_transcoded("video codec")]),
+    (
+        "vp9.mp4",
+        "reel",
+        "never",
+        [refused("video codec", "uses the vp9 codec; Instagram takes H.264 or HEVC")],
+    ),
+    ("matroska.mkv", "reel", "auto", [sent_transcoded("container")]),
+    (
+        "matroska.mkv",
+        "reel",
+        "never",
+        [refused("container", "is a matroska file; Instagram takes MP4 or MOV")],
+    ),
+    ("avi.avi", "story", "auto", [sent_transcoded("container", "video codec")]),
+    ("sound-only.mp4", "reel", "auto", [Finding(NOT_MP4)]),
+    ("ok.mp4", "post", "auto", []),  # the caller says a post is one image
+    ("ok.mp4", "cover", "auto", []),  # and that a cover is a JPEG
 ]
 
 
 @pytest.mark.parametrize(
-    ("name", "role", "messages"), CHECKS, ids=[f"{c[0]}-{c[1]}" for c in CHECKS]
+    ("name", "role", "transcode", "expected"),
+    CHECKS,
+    ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CHECKS],
 )
-def test_check(made: Path, name: str, role: Role, messages: list[str]) -> None:
-    assert videos.check(made / name, role) == [Finding(message) for message in messages]
+def test_check(
+    made: Path, name: str, role: Role, transcode: Transcode, expected: list[Finding]
+) -> None:
+    assert videos.check(made / name, role, transcode=transcode) == expected
 
 
 def jpeg() -> bytes:
@@ -191,19 +240,24 @@ def test_probe_never_blocks_on_a_fifo(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "size", "part"),
+    ("role", "size", "transcode", "part"),
     [
-        ("story", 100_000_001, "at most 100 MB"),
-        ("reel", 300_000_001, "at most 300 MB"),
-        ("carousel", 300_000_001, "at most 300 MB"),
-        ("reel", 0, "empty (0 bytes)"),
+        ("story", 100_000_001, "never", "file size rule: it is 100.0 MB; at most 100 MB"),
+        ("reel", 300_000_001, "never", "file size rule: it is 300.0 MB; at most 300 MB"),
+        ("carousel", 300_000_001, "never", "at most 300 MB"),
+        ("reel", 0, "never", "empty (0 bytes)"),
+        ("reel", 0, "auto", "empty (0 bytes)"),
+        # with auto a big file is transcoded under the limit, if it is a video at all
+        ("reel", 300_000_001, "auto", NOT_MP4),
     ],
 )
-def test_size_is_checked_before_opening(tmp_path: Path, role: Role, size: int, part: str) -> None:
+def test_size_is_checked_before_opening(
+    tmp_path: Path, role: Role, size: int, transcode: Transcode, part: str
+) -> None:
     video = tmp_path / "v.mp4"
     with video.open("wb") as handle:
         handle.truncate(size)  # sparse: no disk used, and not a video either
-    findings = videos.check(video, role)
+    findings = videos.check(video, role, transcode=transcode)
     assert len(findings) == 1 and part in findings[0].message
     assert findings[0].severity == "error"
 

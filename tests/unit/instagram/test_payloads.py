@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from publisher.drafts import Draft, MediaItem, UserTag
+from publisher.drafts.model import ItemOptions
 from publisher.instagram.payloads import container_requests, with_children
 
 
@@ -104,10 +105,11 @@ TAGS_JSON = '[{"username":"jane","x":0.5,"y":0.8},{"username":"bob","x":0.1,"y":
                     "alt_text": "Looks",
                     "user_tags": '[{"username":"jane","x":0.5,"y":0.5}]',
                 },
-                {
+                {  # SPEC §7: the draft's options apply to every image without its own
                     "image_url": "https://media.example/b.jpg?sig=abc",
                     "is_carousel_item": "true",
                     "alt_text": "Looks",
+                    "user_tags": '[{"username":"jane","x":0.5,"y":0.5}]',
                 },
             ],
             {
@@ -262,3 +264,32 @@ def test_with_children_keeps_the_order() -> None:
 def test_caller_mistakes(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_each_carousel_item_sends_its_own_options() -> None:
+    names = ("a.jpg", "b.jpg", "clip.mp4", "c.jpg")
+    own = (
+        ItemOptions(),
+        ItemOptions("Back view", (UserTag("bob", 0.3, 0.6),)),
+        ItemOptions(None, (UserTag("ann"),)),
+        ItemOptions("Side view"),
+    )
+    options = {"alt_text": "Looks", "user_tags": (UserTag("jane", 0.5, 0.5),), "items": own}
+    children, _ = container_requests(draft("carousel", names, **options), urls_for(names), None)
+    sent = [(child.get("alt_text"), child.get("user_tags")) for child in children]
+    jane = '[{"username":"jane","x":0.5,"y":0.5}]'
+    assert sent == [
+        ("Looks", jane),  # none of its own: the draft's
+        ("Back view", '[{"username":"bob","x":0.3,"y":0.6}]'),
+        (None, '[{"username":"ann"}]'),  # a video: no alt text, its own tags without x/y
+        ("Side view", jane),
+    ]
+
+
+def test_a_post_item_mapping_overrides_the_draft() -> None:
+    options = {"alt_text": "Draft", "items": (ItemOptions("Own", (UserTag("bob", 0, 1),)),)}
+    [single], _ = container_requests(
+        draft("post", ("a.jpg",), **options), urls_for(("a.jpg",)), None
+    )
+    assert single["alt_text"] == "Own"
+    assert json.loads(single["user_tags"]) == [{"username": "bob", "x": 0.0, "y": 1.0}]

@@ -30,6 +30,7 @@ from publisher.sandbox.faults import Faults
 from publisher.sandbox.server import SandboxServer
 from tests.support.clock import ManualClock
 from tests.support.paths import REPO
+from tests.support.videos import write_video
 
 TOKEN = "EAAB-sandbox-canary-7d1e9c2b"
 IG = "17841400000000000"
@@ -39,7 +40,6 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 URL = "https://media.example.invalid/photo.jpg"  # never fetched: offline sandboxes only
 VIDEO_URL = "https://media.example.invalid/clip.mp4"
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00" * 150_000
-MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00" + b"\x00" * 20_000
 AVI = b"RIFF\x00\x10\x00\x00AVI LIST" + b"\x00" * 20_000
 
 
@@ -47,8 +47,22 @@ def jpeg(path: Path, size: tuple[int, int]) -> None:
     Image.new("RGB", size, (200, 40, 40)).save(path, "JPEG", quality=70)
 
 
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Tiny real videos, made once for the module."""
+    folder = tmp_path_factory.mktemp("videos")
+    small: dict[str, Any] = {"seconds": 1, "fps": 24, "size": (32, 32)}
+    made = {
+        "clip.mp4": write_video(folder / "clip.mp4", **small),
+        "clip.mov": write_video(folder / "clip.mov", **small, audio=None),
+        "vp9.mp4": write_video(folder / "vp9.mp4", **small, codec="libvpx-vp9", audio=None),
+        "moov-last.mp4": write_video(folder / "moov-last.mp4", **small, moov_first=False),
+    }
+    return {name: path.read_bytes() for name, path in made.items()}
+
+
 @pytest.fixture
-def media(tmp_path: Path) -> Path:
+def media(tmp_path: Path, videos: dict[str, bytes]) -> Path:
     folder = tmp_path / "content"
     folder.mkdir()
     jpeg(folder / "square.jpg", (1080, 1080))
@@ -58,8 +72,10 @@ def media(tmp_path: Path) -> Path:
     Image.new("RGB", (1080, 1080)).save(folder / "image.png", "PNG")
     (folder / "page.jpg").write_bytes(b"<html><body>Please log in</body></html>")
     (folder / "huge.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * (8 * 1024 * 1024 + 1))
-    (folder / "clip.mp4").write_bytes(MP4)
-    (folder / "clip.mov").write_bytes(MOV)
+    # real videos: the sandbox reads their codecs and moov atom with PyAV (sandbox.videocheck)
+    for name, data in videos.items():
+        (folder / name).write_bytes(data)
+    (folder / "ftyp-only.mp4").write_bytes(MP4)
     (folder / "movie.mp4").write_bytes(AVI)
     (folder / "gone.jpg").write_bytes(b"")
     return folder
@@ -428,6 +444,9 @@ def no_range_server(media: Path) -> Iterator[str]:
     ("source", "subcode"),
     [
         ("movie.mp4", 2207026),  # an AVI named .mp4
+        ("vp9.mp4", 2207026),  # an MP4 in a codec Instagram does not take
+        ("moov-last.mp4", 2207026),  # not streamable: the index at the end
+        ("ftyp-only.mp4", 2207026),  # the first bytes of an MP4, and nothing after
         ("page.jpg", 2207026),  # HTML served as image/jpeg
         ("gone", 2207052),
         ("no-range", 2207077),
