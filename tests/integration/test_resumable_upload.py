@@ -24,6 +24,7 @@ from tests.support.clock import SleepClock
 from tests.support.logcapture import Capture, verbose_capture
 from tests.support.receiver import Receiver
 from tests.support.site import load_config, make_site
+from tests.support.videos import write_video
 
 REEL = 'type: reel\ncaption: "Resumable #reels"\nmedia: [clip.mp4]\nshare_to_feed: true\n'
 STORY = "type: story\nmedia: [clip.mp4]\n"
@@ -249,3 +250,18 @@ def test_stored_calls_name_no_token(
     publish(resumable_site, REEL, fake_time)
     [job] = jobstore.read_jobs(resumable_site.state_dir)
     assert all("OAuth" not in call.endpoint for call in job.api_calls)
+
+
+def test_a_video_out_of_spec_is_transcoded_and_the_copy_is_what_is_uploaded(
+    resumable_site: Config, sandbox: SandboxServer, fake_time: SleepClock
+) -> None:
+    source = write_video(resumable_site.content_dir / "slow.mp4", fps=15, seconds=3.5)
+    before = digest(source)
+    job = publish(resumable_site, REEL.replace("clip.mp4", "slow.mp4"), fake_time)
+
+    assert job.state is State.PUBLISHED, job.error
+    [container] = containers_of(sandbox)
+    copies = list((resumable_site.state_dir / "cache").rglob("*.mp4"))
+    assert len(copies) == 1  # the transcoded copy (15 fps is below Meta's 23)
+    assert container.upload_sha256 == digest(copies[0]) != before
+    assert digest(source) == before  # the user's file is untouched
