@@ -44,9 +44,10 @@ from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, StoreUnwritable
 from publisher.job import State
 from publisher.notify.change import token_expiring
+from publisher.planning import due
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class Daemon:
         self.chores.every(
             "orphan take-over", heartbeat, self._adopt_orphans, first=0.0, only_if=self._has_orphans
         )
+        # state_dir deleted, jobs.json not writable: mended or retried (with the store's
+        # own backoff), and the changes it could not record read again once it can.
+        self._store_waiting: set[str] = set()  # jobs whose status block says the store fails
+        self.chores.every("job store", heartbeat, self._mind_store, first=0.0)
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
@@ -201,6 +206,8 @@ class Daemon:
             try:
                 self.step()
                 self._failing = ""
+            except StoreUnwritable as exc:  # the job store logs that itself, once a minute
+                log.debug("daemon step: %s", exc)
             except Exception as exc:
                 # The same failure every second (a full disk) is logged once, not per step.
                 text = f"{type(exc).__name__}: {exc}"
@@ -322,6 +329,39 @@ class Daemon:
 
     def _rescan(self) -> None:
         self.watcher.rescan()  # the current watcher: a reload may have replaced it
+        if self.store.failing is None and self.drafts_to_jobs.unrecorded:
+            self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
+
+    def _mind_store(self) -> None:
+        """Every heartbeat: a deleted state_dir is made again from memory; while jobs.json
+        cannot be written, the due jobs say why in their status blocks, and once it can
+        (the store tries again after its backoff) they go on and every change of drafts it
+        could not record is read again."""
+        self.store.keep_state_dir()
+        reason = self.store.failing
+        if reason is not None and not self.store.try_writing():
+            self._tell_waiting(reason)
+            return
+        if self._store_waiting:
+            for job_id in sorted(self._store_waiting):
+                job = self.store.get(job_id)
+                if job is not None:
+                    self.drafts_to_jobs.write_status(job)
+            self._store_waiting.clear()
+            self.dispatcher.changed()
+        if self.drafts_to_jobs.unrecorded:
+            self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
+
+    def _tell_waiting(self, reason: str) -> None:
+        """Write `reason` into the status block of each job due now that cannot start (once
+        while the failure lasts; the store keeps the job as it was)."""
+        now = self.clock()
+        for job in self.store.all():
+            when = due.at(job)
+            if job.id in self._store_waiting or when is None or when > now:
+                continue
+            self._store_waiting.add(job.id)
+            self.drafts_to_jobs.write_status(job.model_copy(update={"error": reason}))
 
     def _archive(self) -> None:
         try:
