@@ -23,8 +23,8 @@ from publisher.clock import Clock
 from publisher.config import Config
 from publisher.drafts import Loaded, files, writeback
 from publisher.errors import PublisherError, StoreError, StoreUnwritable
-from publisher.job import Job, State
-from publisher.planning import reconciler
+from publisher.job import WAITING, Job, State
+from publisher.planning import due, reconciler
 from publisher.store.jobstore import JobStore
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,19 @@ class DraftsToJobs:
     def write_status(self, job: Job) -> None:
         """Write the job's status block into its draft (if the file is there)."""
         if job.draft in self.drafts:
-            writeback.write(self.config, job)  # a deleted draft: the watcher tells us next
+            # a deleted draft: the watcher tells us next
+            writeback.write(self.config, self._as_shown(job))
+
+    def _as_shown(self, job: Job) -> Job:
+        """The job as its status block shows it: a due job that cannot start because the
+        store cannot be written says so (the store keeps the job as it was)."""
+        reason = self.store.failing
+        if reason is None or job.state not in WAITING:
+            return job
+        when = due.at(job)
+        if when is None or when > self.clock():
+            return job
+        return job.model_copy(update={"error": reason})
 
     def _remember(self, rel: str, loaded: Loaded) -> None:
         self._forget(rel)
@@ -290,7 +302,7 @@ class DraftsToJobs:
             job = self.store.by_draft(rel)
             if job is None:
                 continue
-            wanted = job.status_block(self.config.tz)
+            wanted = self._as_shown(job).status_block(self.config.tz)
             if _as_text(loaded.status or {}) != _as_text(wanted):
                 self.write_status(job)
 

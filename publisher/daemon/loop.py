@@ -340,7 +340,7 @@ class Daemon:
         self.store.keep_state_dir()
         reason = self.store.failing
         if reason is not None and not self.store.try_writing():
-            self._tell_waiting(reason)
+            self._tell_waiting()
             return
         if self._store_waiting:
             for job_id in sorted(self._store_waiting):
@@ -352,16 +352,16 @@ class Daemon:
         if self.drafts_to_jobs.unrecorded:
             self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
 
-    def _tell_waiting(self, reason: str) -> None:
-        """Write `reason` into the status block of each job due now that cannot start (once
-        while the failure lasts; the store keeps the job as it was)."""
+    def _tell_waiting(self) -> None:
+        """Have each job due now that cannot start say why in its status block (once while
+        the store fails: `DraftsToJobs.write_status` adds the reason)."""
         now = self.clock()
         for job in self.store.all():
             when = due.at(job)
             if job.id in self._store_waiting or when is None or when > now:
                 continue
             self._store_waiting.add(job.id)
-            self.drafts_to_jobs.write_status(job.model_copy(update={"error": reason}))
+            self.drafts_to_jobs.write_status(job)
 
     def _archive(self) -> None:
         try:
