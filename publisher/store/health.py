@@ -6,7 +6,7 @@ hundreds of failed writes and tracebacks a second. `WriteGate` stands before eve
 jobs.json. After a failure it refuses writes at once (StoreUnwritable, nothing touched on
 disk) until a backoff has passed (1 s, doubling up to MAX_BACKOFF); the next write after that
 is a real attempt. The failure is logged here, one line a minute at most, with how many
-changes were refused; the callers need not log it again. The first write that succeeds ends
+writes were refused; the callers need not log it again. The first write that succeeds ends
 the failure and says so. Before giving up on a failed write the gate asks `mend` (the store
 recreates a deleted state_dir and takes its lock again) and, if it mended something, tries
 once more. The gate runs under the store's lock; its clock is the store's.
@@ -37,7 +37,7 @@ class _Failure:
     backoff: timedelta
     next_try: datetime
     logged_at: datetime | None = None
-    refused: int = 0  # changes not recorded since the failure began
+    refused: int = 0  # writes failed or refused since the failure began
 
 
 class WriteGate:
@@ -107,8 +107,9 @@ class WriteGate:
             return
         failure.logged_at = now
         log.error(
-            "%s; publishing waits, %d change(s) not recorded since %s are recorded once it "
-            "can be written (trying again every %d s at most)",
+            "%s; publishing waits: %d write(s) of the job store failed or were held back "
+            "since %s, and what they held is recorded once it can be written (trying again "
+            "every %d s at most)",
             failure.reason,
             failure.refused,
             failure.since.isoformat(timespec="seconds"),
@@ -120,8 +121,8 @@ class WriteGate:
         if failure is None:
             return
         log.warning(
-            "%s can be written again after %d s; publishing goes on and the %d change(s) "
-            "not recorded meanwhile are read again",
+            "%s can be written again after %d s; publishing goes on, and the changes of "
+            "drafts the %d write(s) held are read again",
             self._path,
             (now - failure.since).total_seconds(),
             failure.refused,
