@@ -23,6 +23,7 @@ accounts wait), `reload` (a new config.yaml), `chores` (what runs every N second
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -337,7 +338,8 @@ class Daemon:
         cannot be written, the due jobs say why in their status blocks, and once it can
         (the store tries again after its backoff) they go on and every change of drafts it
         could not record is read again."""
-        self.store.keep_state_dir()
+        with contextlib.suppress(StoreUnwritable):  # logged by the store; retried below
+            self.store.keep_state_dir()
         reason = self.store.failing
         if reason is not None and not self.store.try_writing():
             self._tell_waiting()

@@ -187,8 +187,9 @@ class JobStore:
             mended = self._mend()
             if self._path.exists() or self._storage.read() is None:
                 return mended
+            failing = self._gate.failing is not None  # then the gate says what happened
             self._storage.write(self._storage.read() or {TABLE: {}})
-            if not mended:
+            if not mended and not failing:
                 log.warning(
                     "%s was deleted while publisher ran: wrote it again from memory (%d job(s))",
                     self._path,
