@@ -187,9 +187,7 @@ class DraftsToJobs:
             problems = loaded.errors if loaded is not None else ()
             for problem in problems:
                 log.warning("%s step=plan: invalid: %s", problem.path, problem.message)
-        self._unnamable = (self._unnamable | {rel for rel in bad if rel in present}) - {
-            rel for rel in bad if rel in gone
-        }
+        self._unnamable = (self._unnamable | (bad & set(present))) - gone
         return {rel: item for rel, item in present.items() if rel not in bad}, gone - bad
 
     def write_status(self, job: Job) -> None:

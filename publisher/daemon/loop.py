@@ -18,12 +18,12 @@ queue a message and set the wake event. The job store is the truth: at start the
 in the middle of a publish are taken over first (`interrupted`), then every draft is read
 again and the alarms are rebuilt from the store. The rest of the daemon: `blocked` (which
 accounts wait), `reload` (a new config.yaml), `chores` (what runs every N seconds),
+`store_care` (a deleted state_dir, a jobs.json that cannot be written),
 `tokens` (refreshing and checking the access tokens, between publishes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -42,13 +42,13 @@ from publisher.daemon.chores import Chores
 from publisher.daemon.dispatcher import Dispatcher
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.sdnotify import Notifier
+from publisher.daemon.store_care import StoreCare
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
 from publisher.errors import PublisherError, StoreUnwritable
 from publisher.job import State
 from publisher.notify.change import token_expiring
-from publisher.planning import due
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,8 @@ class Daemon:
         self.chores.every(
             "orphan take-over", heartbeat, self._adopt_orphans, first=0.0, only_if=self._has_orphans
         )
-        # state_dir deleted, jobs.json not writable: mended or retried (with the store's
-        # own backoff), and the changes it could not record read again once it can.
-        self._store_waiting: set[str] = set()  # jobs whose status block says the store fails
+        # state_dir deleted, jobs.json not writable (see `store_care`)
+        self.store_care = StoreCare(runtime.store, self.drafts_to_jobs, clock)
         self.chores.every("job store", heartbeat, self._mind_store, first=0.0)
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
@@ -334,36 +333,9 @@ class Daemon:
             self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
 
     def _mind_store(self) -> None:
-        """Every heartbeat: a deleted state_dir is made again from memory; while jobs.json
-        cannot be written, the due jobs say why in their status blocks, and once it can
-        (the store tries again after its backoff) they go on and every change of drafts it
-        could not record is read again."""
-        with contextlib.suppress(StoreUnwritable):  # logged by the store; retried below
-            self.store.keep_state_dir()
-        reason = self.store.failing
-        if reason is not None and not self.store.try_writing():
-            self._tell_waiting()
-            return
-        if self._store_waiting:
-            for job_id in sorted(self._store_waiting):
-                job = self.store.get(job_id)
-                if job is not None:
-                    self.drafts_to_jobs.write_status(job)
-            self._store_waiting.clear()
-            self.dispatcher.changed()
-        if self.drafts_to_jobs.unrecorded:
-            self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
-
-    def _tell_waiting(self) -> None:
-        """Have each job due now that cannot start say why in its status block (once while
-        the store fails: `DraftsToJobs.write_status` adds the reason)."""
-        now = self.clock()
-        for job in self.store.all():
-            when = due.at(job)
-            if job.id in self._store_waiting or when is None or when > now:
-                continue
-            self._store_waiting.add(job.id)
-            self.drafts_to_jobs.write_status(job)
+        changed = self.store_care.mind(self.blocked, self._publishing())
+        if changed is not None:
+            self.dispatcher.changed(changed)
 
     def _archive(self) -> None:
         try:
