@@ -6,6 +6,7 @@
     │   └── DraftError            a draft file (state invalid, exit 1)
     ├── StoreError                the job store / state_dir
     │   ├── StoreCorrupt          jobs.json cannot be read: refuse to publish, keep the file
+    │   ├── StoreUnwritable       jobs.json cannot be written now (full disk, EIO): backing off
     │   ├── StateLocked           another process owns state_dir
     │   │   └── ContentLocked     another process publishes content_dir (another state_dir)
     │   └── ConcurrentEdit        the user saved a draft between our read and our write
@@ -71,6 +72,11 @@ class StoreError(PublisherError):
 
 class StoreCorrupt(StoreError):
     """jobs.json exists but cannot be read. Never start empty over it."""
+
+
+class StoreUnwritable(StoreError):
+    """jobs.json cannot be written (a full disk, a read-only file system, an I/O error); the
+    store says so in the log itself, once a minute, and tries again after a backoff."""
 
 
 class StateLocked(StoreError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_origin
@@ -155,15 +156,42 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
     plan_file = config.plan_file
     if plan_file is not None and not plan_file.is_absolute():
         plan_file = base / plan_file
+    content_dir = content_dir.resolve()
+    problem = _content_dir_problem(content_dir)
+    if problem is not None:
+        raise ConfigError([Problem(str(path), "at 'content_dir'", problem)])
     return config.model_copy(
         update={
-            "content_dir": content_dir.resolve(),
+            "content_dir": content_dir,
             "state_dir": state_dir.resolve(),
             "plan_file": plan_file,
             "accounts": accounts,
             "config_path": path.resolve(),
         }
     )
+
+
+def _content_dir_problem(content_dir: Path) -> str | None:
+    """Given content_dir (absolute), return why publisher cannot use it, None if it is a
+    folder. A mistyped content_dir would otherwise look like a site with no drafts at all."""
+    try:
+        info = content_dir.stat()
+    except FileNotFoundError:
+        return (
+            f"the folder {content_dir} does not exist; fix the path in config.yaml (a "
+            f"relative path is read from config.yaml's folder) or create it: mkdir -p "
+            f"{content_dir}"
+        )
+    except PermissionError:
+        return (
+            f"{content_dir} cannot be reached (permission denied); give this user access "
+            "to it and the folders above it (for a service: add it to the folder's group)"
+        )
+    except OSError as exc:
+        return f"{content_dir} cannot be read: {exc.strerror or exc}; fix the path in config.yaml"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{content_dir} is not a folder; set content_dir to the folder of your drafts"
+    return None
 
 
 # --- pydantic's errors, in words ---------------------------------------------------------

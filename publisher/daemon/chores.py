@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from publisher.clock import Clock
+from publisher.errors import StoreUnwritable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Chores:
     def _run(self, chore: _Chore) -> None:
         try:
             chore.work()
+        except StoreUnwritable as exc:  # the job store logs that itself, once a minute
+            log.debug("%s: %s", chore.name, exc)
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"
             if text != chore.failing:

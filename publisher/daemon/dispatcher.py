@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from publisher import drafts
+from publisher import drafts, yamlsafe
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers
-from publisher.drafts import Draft
+from publisher.drafts import Draft, files
 from publisher.job import Job, State
 from publisher.planning import due
 from publisher.publishing import containers
@@ -97,7 +97,9 @@ class Dispatcher:
         self._recheck = False
         store = self.rt.store
         jobs = store.all()
-        if not stopping:
+        # Nothing starts while jobs.json cannot be written (no claim could be recorded);
+        # the loop looks after the store and marks us changed once it can.
+        if not stopping and store.failing is None:
             running = self.workers.count("publish", "reconcile")
             work = due.work(
                 jobs,
@@ -174,7 +176,7 @@ class Dispatcher:
     def _publish(self, job: Job, draft: Draft) -> Job | None:
         """The worker's publish: only if the file still holds the draft planned with."""
         try:
-            current = drafts.fingerprint(draft.path.read_bytes())
+            current = drafts.fingerprint(files.read_capped(draft.path, yamlsafe.MAX_BYTES))
         except OSError:
             current = None
         if current != draft.fingerprint:

@@ -21,10 +21,10 @@ from pathlib import Path
 from publisher import drafts
 from publisher.clock import Clock
 from publisher.config import Config
-from publisher.drafts import Loaded, writeback
-from publisher.errors import PublisherError, StoreError
-from publisher.job import Job, State
-from publisher.planning import reconciler
+from publisher.drafts import Loaded, files, writeback
+from publisher.errors import PublisherError, StoreError, StoreUnwritable
+from publisher.job import WAITING, Job, State
+from publisher.planning import due, reconciler
 from publisher.store.jobstore import JobStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ class DraftsToJobs:
         self.deferred: dict[str, set[Path]] = {}  # job id -> paths to read once it is free
         self._media_users: dict[Path, set[str]] = {}  # media file -> drafts using it
         self._media_of: dict[str, set[Path]] = {}  # draft -> its media files
+        # Drafts whose change the store could not record: read again once it can (`retry`).
+        self.unrecorded: set[Path] = set()
+        self._unnamable: set[str] = set()  # drafts whose name is not UTF-8, told once
 
     def reset(self, config: Config) -> None:
         """Take a new config; forget every draft if content_dir changed."""
@@ -113,6 +116,7 @@ class DraftsToJobs:
     ) -> list[Job]:
         """Bring the jobs in line with these drafts (read now) and deletions, plan, write the
         store and the status blocks; return the jobs changed."""
+        present, gone = self._nameable(present, gone)
         now = self.clock()
         jobs = self.store.all()
         by_rel = {job.draft: job for job in jobs}  # oldest first: a draft's newest job wins
@@ -153,14 +157,55 @@ class DraftsToJobs:
                 changes.append(change)
         planned = reconciler.plan(self.drafts, jobs, changes, self.config, now, busy=busy)
         changed = self._carry_out(planned)
+        content_dir = self.config.content_dir
+        paths = {loaded.path for loaded in present.values()} | {content_dir / rel for rel in gone}
+        if changed is None:
+            self.unrecorded |= paths
+            changed = []
+        else:
+            self.unrecorded -= paths
         written = {job.draft for job in changed}
         self._sync_status({rel: item for rel, item in present.items() if rel not in written})
         return changed
 
+    def retry(self, blocked: Mapping[str, str], busy: Collection[str]) -> list[Job]:
+        """Read again the drafts whose change the store could not record, now that it can;
+        return the jobs changed."""
+        paths, self.unrecorded = self.unrecorded, set()
+        return self.on_paths(paths, blocked, busy) if paths else []
+
+    def _nameable(
+        self, present: Mapping[str, Loaded], gone: set[str]
+    ) -> tuple[Mapping[str, Loaded], set[str]]:
+        """Leave out the drafts whose file name is not valid UTF-8: no job can hold their
+        name. Each is logged once with its problem (its name escaped)."""
+        bad = {rel for rel in [*present, *gone] if files.escaped_name(rel) is not None}
+        if not bad:
+            return present, gone
+        for rel in sorted(bad - self._unnamable):
+            loaded = present.get(rel)
+            problems = loaded.errors if loaded is not None else ()
+            for problem in problems:
+                log.warning("%s step=plan: invalid: %s", problem.path, problem.message)
+        self._unnamable = (self._unnamable | (bad & set(present))) - gone
+        return {rel: item for rel, item in present.items() if rel not in bad}, gone - bad
+
     def write_status(self, job: Job) -> None:
         """Write the job's status block into its draft (if the file is there)."""
         if job.draft in self.drafts:
-            writeback.write(self.config, job)  # a deleted draft: the watcher tells us next
+            # a deleted draft: the watcher tells us next
+            writeback.write(self.config, self._as_shown(job))
+
+    def _as_shown(self, job: Job) -> Job:
+        """The job as its status block shows it: a due job that cannot start because the
+        store cannot be written says so (the store keeps the job as it was)."""
+        reason = self.store.failing
+        if reason is None or job.state not in WAITING:
+            return job
+        when = due.at(job)
+        if when is None or when > self.clock():
+            return job
+        return job.model_copy(update={"error": reason})
 
     def _remember(self, rel: str, loaded: Loaded) -> None:
         self._forget(rel)
@@ -194,10 +239,10 @@ class DraftsToJobs:
                 found.setdefault(job.fingerprint, []).append(job)
         return found
 
-    def _carry_out(self, changes: Iterable[reconciler.Change]) -> list[Job]:
+    def _carry_out(self, changes: Iterable[reconciler.Change]) -> list[Job] | None:
         """Write every change to the store, then the status blocks (the store is the truth,
         the blocks its projection: a crash in between is mended by `_sync_status` at the
-        next read); return the jobs written."""
+        next read); return the jobs written, None if the store could not be written."""
         done: list[tuple[reconciler.Change, Job]] = []
         try:
             # One write of jobs.json for them all (a first start on 10,000 drafts made 10,000
@@ -216,9 +261,13 @@ class DraftsToJobs:
                         continue
                     if job is not None:  # None: it moved on; the next change looks again
                         done.append((change, job))
+        except StoreUnwritable as exc:
+            # The store logs that itself, once a minute; `retry` reads these drafts again.
+            log.debug("%d change(s) of drafts were not recorded: %s", len(done), exc)
+            return None
         except StoreError as exc:
             log.error("%d change(s) of drafts were not recorded: %s", len(done), exc)
-            return []
+            return None
         written: list[Job] = []
         for change, job in done:
             when = (
@@ -251,7 +300,7 @@ class DraftsToJobs:
             job = self.store.by_draft(rel)
             if job is None:
                 continue
-            wanted = job.status_block(self.config.tz)
+            wanted = self._as_shown(job).status_block(self.config.tz)
             if _as_text(loaded.status or {}) != _as_text(wanted):
                 self.write_status(job)
 

@@ -18,6 +18,7 @@ queue a message and set the wake event. The job store is the truth: at start the
 in the middle of a publish are taken over first (`interrupted`), then every draft is read
 again and the alarms are rebuilt from the store. The rest of the daemon: `blocked` (which
 accounts wait), `reload` (a new config.yaml), `chores` (what runs every N seconds),
+`store_care` (a deleted state_dir, a jobs.json that cannot be written),
 `tokens` (refreshing and checking the access tokens, between publishes).
 """
 
@@ -43,10 +44,11 @@ from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.metrics import Metrics
 from publisher.daemon.planfile import PlanFile
 from publisher.daemon.sdnotify import Notifier
+from publisher.daemon.store_care import StoreCare
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, StoreUnwritable
 from publisher.job import State
 from publisher.notify.change import token_expiring
 from publisher.publishing import insights
@@ -141,6 +143,9 @@ class Daemon:
         self.chores.every(
             "orphan take-over", heartbeat, self._adopt_orphans, first=0.0, only_if=self._has_orphans
         )
+        # state_dir deleted, jobs.json not writable (see `store_care`)
+        self.store_care = StoreCare(runtime.store, self.drafts_to_jobs, clock)
+        self.chores.every("job store", heartbeat, self._mind_store, first=0.0)
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
@@ -219,6 +224,8 @@ class Daemon:
             try:
                 self.step()
                 self._failing = ""
+            except StoreUnwritable as exc:  # the job store logs that itself, once a minute
+                log.debug("daemon step: %s", exc)
             except Exception as exc:
                 # The same failure every second (a full disk) is logged once, not per step.
                 text = f"{type(exc).__name__}: {exc}"
@@ -344,6 +351,13 @@ class Daemon:
 
     def _rescan(self) -> None:
         self.watcher.rescan()  # the current watcher: a reload may have replaced it
+        if self.store.failing is None and self.drafts_to_jobs.unrecorded:
+            self.dispatcher.changed(self.drafts_to_jobs.retry(self.blocked, self._publishing()))
+
+    def _mind_store(self) -> None:
+        changed = self.store_care.mind(self.blocked, self._publishing())
+        if changed is not None:
+            self.dispatcher.changed(changed)
 
     def _archive(self) -> None:
         try:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from publisher.errors import StoreUnwritable
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["publish", "prepare", "reconcile", "check", "token", "insights"]
@@ -69,6 +71,9 @@ class Workers:
         done: Done
         try:
             done = Done(task, result=work())
+        except StoreUnwritable as exc:  # the job store logs that itself, once a minute
+            log.debug("%s task for %s: %s", task.kind, task.key, exc)
+            done = Done(task, error=exc)
         except BaseException as exc:
             log.exception("%s task for %s failed", task.kind, task.key)
             done = Done(task, error=exc)

@@ -8,6 +8,7 @@ or folder) starting with "." or "_" (SPEC §4): those are how a user sets a file
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path, PurePath
@@ -20,6 +21,18 @@ _SET_ASIDE = (".", "_")
 def is_draft_name(name: str) -> bool:
     """Given a file name, return True when it has a draft's suffix, in any case."""
     return name.lower().endswith(SUFFIXES)
+
+
+def escaped_name(path: Path | str) -> str | None:
+    """Given a path, return it with the bytes that are not UTF-8 as `\\xff` escapes if it
+    has any (a file name made on another system: os.fsdecode keeps them as surrogates,
+    which no log line, JSON or status can hold), else None."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return None
 
 
 def set_aside(name: str) -> bool:
@@ -64,6 +77,21 @@ def open_regular(path: Path) -> BinaryIO:
     regular file (it may have been swapped since it was looked at)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     return _regular_file(fd)
+
+
+class TooLarge(OSError):
+    """The file holds more bytes than a draft may."""
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """Given a file and the most bytes it may hold, return its bytes, never reading more
+    than `limit + 1` (a 50 MB file named x.yaml must not be read into memory). Raise
+    TooLarge if it holds more, OSError if it cannot be read or is not a regular file."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(errno.EFBIG, f"the file is larger than a draft may be ({limit} bytes)")
+    return data
 
 
 def _regular_file(fd: int) -> BinaryIO:

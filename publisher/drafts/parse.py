@@ -20,7 +20,7 @@ from publisher import yamlsafe
 from publisher.config import Config
 from publisher.drafts import files, statusblock
 from publisher.drafts.checks import Checker
-from publisher.drafts.files import is_draft_path, open_regular
+from publisher.drafts.files import escaped_name, is_draft_path, open_regular
 from publisher.drafts.model import Draft, Loaded
 from publisher.drafts.report import Report
 
@@ -55,6 +55,13 @@ def load(path: Path, config: Config, *, check_media: bool = True) -> Loaded:
     except ValueError:
         rel = absolute.as_posix()
     report = Report(shown)
+    if escaped_name(absolute) is not None:
+        report.error(
+            "",
+            "the file name is not valid UTF-8 (shown here with \\x escapes); publisher "
+            "cannot record it: rename it, e.g. with `mv` and a name typed on this system",
+        )
+        return Loaded(absolute, rel, None, tuple(report.items), _digest("not-utf-8", shown))
     # Named by a path under content_dir (before any link is resolved): it must not lead out.
     lexical = Path(os.path.abspath(path))
     beneath = lexical.is_relative_to(content_dir) or lexical.is_relative_to(
@@ -94,13 +101,15 @@ def load(path: Path, config: Config, *, check_media: bool = True) -> Loaded:
 
 
 def _shown(path: Path) -> str:
-    """The path as the user will recognise it: relative to the working folder when inside it."""
-    if not path.is_absolute():
-        return str(path)
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except (ValueError, OSError):
-        return str(path)
+    """The path as the user will recognise it: relative to the working folder when inside
+    it; bytes that are not UTF-8 escaped."""
+    shown = str(path)
+    if path.is_absolute():
+        try:
+            shown = str(path.relative_to(Path.cwd()))
+        except (ValueError, OSError):
+            pass
+    return escaped_name(shown) or shown
 
 
 def _absolute(path: Path) -> Path:

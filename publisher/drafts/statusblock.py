@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from publisher import yamlsafe
+from publisher.drafts import files
 from publisher.errors import ConcurrentEdit
 from publisher.store import atomicfile
 
@@ -152,7 +153,7 @@ def write(
     as it is, with a warning logged.
     """
     for _attempt in range(retries + 1):
-        current = path.read_bytes()
+        current = files.read_capped(path, yamlsafe.MAX_BYTES)  # TooLarge: an OSError
         try:
             new = replace(current, status)
         except ValueError as exc:

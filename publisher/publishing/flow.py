@@ -40,6 +40,7 @@ from publisher.errors import (
     QuotaExhausted,
     RateLimited,
     RebuildContainer,
+    StoreUnwritable,
     Transient,
 )
 from publisher.instagram import client as graph
@@ -124,6 +125,8 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
         job = quota.wait(rt, job.id, exc, attempts_before, progress)
     except ApiError as exc:
         job = _failed_attempt(rt, job.id, exc, progress)
+    except StoreUnwritable:
+        raise  # nothing can be recorded now; the store logs it (the job is taken over later)
     except Exception as exc:
         # A bug or a broken disk: leave a sentence on the job (the flow is safe to re-run,
         # publish_requested_at is kept) and let the caller see the exception.

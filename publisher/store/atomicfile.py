@@ -62,7 +62,7 @@ def write_bytes(
             os.close(fd)
         if _before_replace is not None:
             _before_replace()
-        if expected is not None and target.read_bytes() != expected:
+        if expected is not None and _read_at_most(target, len(expected) + 1) != expected:
             # A window of microseconds remains between this read and the rename; closing it
             # would need the user's editor to take a lock, which editors do not do.
             raise ConcurrentEdit(f"{path} changed on disk while publisher was updating it")
@@ -143,6 +143,13 @@ def remove_stale_temps(folder: Path) -> int:
                 os.unlink(entry.path)
                 removed += 1
     return removed
+
+
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """The first `limit` bytes of the file: enough to tell it differs, never a whole large
+    file swapped in meanwhile."""
+    with open(path, "rb") as file:
+        return file.read(limit)
 
 
 def _write_all(fd: int, data: bytes) -> None:

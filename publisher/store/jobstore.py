@@ -33,12 +33,13 @@ from types import TracebackType
 from typing import Any, cast
 
 from publisher.clock import Clock
-from publisher.errors import StoreError
+from publisher.errors import StateLocked, StoreError
 from publisher.job import DONE, ApiCall, Container, Event, Job, State
 from publisher.store import atomicfile, convert
 from publisher.store import lock as state_dir_lock
 from publisher.store.archive import Archive
 from publisher.store.batching import Batching
+from publisher.store.health import WriteGate
 from publisher.store.lock import LOCK_FILE
 from publisher.store.storage import TABLE, AtomicStorage
 from publisher.store.table import JobsDatabase, JobTable, compact, decode
@@ -113,6 +114,9 @@ class JobStore:
                 self._batching = Batching(AtomicStorage)
                 self._db = _open_database(state_dir, writable=lock, storage=self._batching)
                 self._storage = cast(AtomicStorage, self._batching.storage)
+                self._gate = WriteGate(self._path, clock, mend=self._mend)
+                if lock:
+                    self._storage.gate = self._gate
                 self._table = _table(self._db)
                 if lock and self._storage.previous_layout:
                     convert.upgrade(self._storage)
@@ -148,6 +152,85 @@ class JobStore:
             self._refresh()
             found = self._table.jobs_of_draft(rel) or self._archive.jobs_of_draft(rel)
             return max(found, key=_created) if found else None
+
+    # --- when state_dir cannot be written ----------------------------------------------------
+
+    @property
+    def failing(self) -> str | None:
+        """Why jobs.json cannot be written now, in a sentence; None while it can (`health`)."""
+        with _LOCK:
+            return self._gate.failing
+
+    def try_writing(self) -> bool:
+        """While jobs.json cannot be written: once the backoff is over, write it again from
+        memory. Return True when it can be written (again), False while it still fails or
+        the backoff is not over."""
+        with _LOCK:
+            if self._gate.failing is None:
+                return True
+            if not self._gate.due() or not self._writable or self._lock_fd is None:
+                return False
+            try:
+                self._storage.write(self._storage.read() or {TABLE: {}})
+            except StoreError:
+                return False
+            return True
+
+    def keep_state_dir(self) -> bool:
+        """If state_dir, its lock file or jobs.json went away while this process owns it
+        (someone deleted the folder), make them again from memory: the folder, the lock
+        (taken again), jobs.json with every job this store holds. Return True if anything
+        was made again. Raise StoreError if it cannot be (the write is retried later)."""
+        with _LOCK:
+            if not self._writable or self._lock_fd is None or self._in_batch:
+                return False
+            mended = self._mend()
+            if self._path.exists() or self._storage.read() is None:
+                return mended
+            failing = self._gate.failing is not None  # then the gate says what happened
+            self._storage.write(self._storage.read() or {TABLE: {}})
+            if not mended and not failing:
+                log.warning(
+                    "%s was deleted while publisher ran: wrote it again from memory (%d job(s))",
+                    self._path,
+                    len(self._table),
+                )
+            return True
+
+    def _mend(self) -> bool:
+        """Make state_dir and its lock again if they are gone (under _LOCK); return True if
+        they were. A lock another process took meanwhile is left to it (StateLocked is
+        logged; our writes then fail until publisher is restarted)."""
+        if self._lock_fd is None or self._lock_is_ours():
+            return False
+        try:
+            self._state_dir.mkdir(parents=True, exist_ok=True)
+            fd = state_dir_lock.take(self._state_dir)
+        except StateLocked as exc:
+            log.error("state_dir was deleted and taken by another process: %s", exc)
+            return False
+        except OSError as exc:
+            log.error("state_dir %s was deleted and cannot be made again: %s", self._state_dir, exc)
+            return False
+        os.close(self._lock_fd)
+        self._lock_fd = fd
+        log.warning(
+            "state_dir %s was deleted while publisher ran: made it again, took its lock again "
+            "and wrote back the %d job(s) held in memory (finished jobs archived before are "
+            "gone with it)",
+            self._state_dir,
+            len(self._table),
+        )
+        return True
+
+    def _lock_is_ours(self) -> bool:
+        assert self._lock_fd is not None
+        held = os.fstat(self._lock_fd)
+        try:
+            there = os.stat(self._state_dir / LOCK_FILE)
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
     # --- changing ------------------------------------------------------------------------
 

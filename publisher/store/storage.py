@@ -27,6 +27,7 @@ from tinydb.storages import Storage
 
 from publisher.errors import StoreCorrupt, StoreError
 from publisher.store import atomicfile, convert
+from publisher.store.health import WriteGate
 
 TABLE = "jobs"  # the one table of every file in state_dir
 
@@ -76,6 +77,8 @@ class AtomicStorage(Storage):
         self._backup = backup
         self._data: Tables | None = None
         self._seen: tuple[int, int, int] | None = None
+        # Set by the job store: every write goes through it (see `health`).
+        self.gate: WriteGate | None = None
         self.reload()
 
     def read(self) -> Tables | None:
@@ -85,10 +88,14 @@ class AtomicStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace the file with `data`, atomically and durably, then keep `data` in memory.
-        Raise StoreError (memory unchanged) if the storage is read-only or the write fails."""
+        Raise StoreError (memory unchanged) if the storage is read-only or the write fails
+        (StoreUnwritable through a `gate`)."""
         if not self._writable:
             raise StoreError(f"{self.path} is open read-only; the change was not recorded")
-        write_file(self.path, data)
+        if self.gate is None:
+            write_file(self.path, data)
+        else:
+            self.gate.write(lambda: write_file(self.path, data))
         self._data = data
         self.previous_layout = False
 

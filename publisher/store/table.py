@@ -106,11 +106,18 @@ class JobTable(Table):
 
     def put(self, job: Job) -> None:
         """Insert the job, or replace the job with its id (same document id), in one write.
-        Raise StoreError if the write fails (the table unchanged)."""
+        Raise StoreError if the write fails, ValueError if the job cannot be written as
+        UTF-8 JSON (the table unchanged either way)."""
         old = self._by_id.get(job.id)
         # TinyDB's own numbering: one more than the highest id in the table.
         doc_id = old.doc_id if old is not None else str(self._get_next_id())  # type: ignore[no-untyped-call]
         stored = StoredJob(doc_id, job)
+        try:
+            stored.encoded()
+        except ValueError as exc:
+            # A draft path that is not valid UTF-8 (os.fsdecode's surrogates) cannot go into
+            # JSON: refuse this one job; it must never make every later write fail.
+            raise ValueError(f"job {job.id} cannot be stored: {exc}") from exc
         table = self._table_to_change()
         table[doc_id] = stored
         self._write(table)

@@ -140,18 +140,48 @@ def test_a_busy_media_port_is_a_config_error_naming_media_listen(
     assert "Traceback" not in err
 
 
-def test_run_says_why_it_cannot_start_and_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["plan"],
+        ["status"],
+        ["run"],
+        ["publish", "x.yaml"],
+        ["retry", "x.yaml"],
+        ["cancel", "x.yaml"],
+        ["accounts"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_mistyped_content_dir_is_a_config_error_for_every_command(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The daemon raises; `cli.main` alone turns it into the sentence and the exit status."""
+    """A mistyped content_dir passed `validate` as "0 drafts" (exit 0), and `run` then exited
+    1 with a hint about inotify limits."""
     config_path = make_site(tmp_path)
     document = json.loads(config_path.read_text())
-    document["content_dir"] = "missing"
+    document["content_dir"] = "contnet"
     config_path.write_text(json.dumps(document))
-    assert cli.main(["-c", str(config_path), "run"], out=io.StringIO()) == 1
+    assert cli.main(["-c", str(config_path), *command], out=io.StringIO()) == 2
     err = capsys.readouterr().err
-    assert f"publisher: cannot watch {tmp_path / 'missing'}: " in err
-    assert "max_user_watches" in err and "Traceback" not in err
+    assert f"{config_path}: at 'content_dir': the folder {tmp_path / 'contnet'} does not " in err
+    assert f"mkdir -p {tmp_path / 'contnet'}" in err
+    assert "inotify" not in err and "Traceback" not in err
+    assert not (tmp_path / "state").exists()  # nothing started
+
+
+def test_a_content_dir_that_is_a_file_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_path = make_site(tmp_path)
+    document = json.loads(config_path.read_text())
+    document["content_dir"] = "config.yaml"
+    config_path.write_text(json.dumps(document))
+    assert cli.main(["-c", str(config_path), "validate"], out=io.StringIO()) == 2
+    assert "is not a folder; set content_dir to the folder of your drafts" in (
+        capsys.readouterr().err
+    )
 
 
 # --- configuration that cannot be used: exit 2 with a sentence, never the token ------------

@@ -305,11 +305,13 @@ def test_a_second_daemon_on_the_same_state_dir_exits_2(
     assert first.stop() == 0
 
 
-def test_a_content_dir_that_cannot_be_watched_exits_1(
+def test_a_missing_content_dir_is_a_config_error(
     tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
 ) -> None:
+    """It exited 1 with a hint about inotify limits (under systemd: a restart loop)."""
     site = Site(tmp_path / "site", sandbox, content_dir="missing")
     daemon = site.start()
     daemons.append(daemon)
-    assert daemon.process.wait(20) == 1
-    assert "cannot watch" in daemon.text()
+    assert daemon.process.wait(20) == 2
+    assert "at 'content_dir': the folder" in daemon.text()
+    assert "missing does not exist" in daemon.text() and "inotify" not in daemon.text()

@@ -11,6 +11,7 @@ from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.job import State
 from publisher.sandbox.server import SandboxServer
+from publisher.store import health
 from tests.support.clock import START, ManualClock
 from tests.support.daemon import at, draft, settle
 from tests.support.wait import wait_for
@@ -46,6 +47,7 @@ def test_a_store_write_failing_at_the_claim_does_not_wedge_the_job(
     with _BrokenStore(config):
         daemon.step()  # the publish starts, and its claim cannot be recorded
         daemon.workers.wait(5.0)
+    clock.advance(health.MAX_BACKOFF)  # the store tries again after its backoff
     settle(daemon)
 
     assert daemon.store.get(job.id).state is State.PUBLISHED  # type: ignore[union-attr]
@@ -53,7 +55,7 @@ def test_a_store_write_failing_at_the_claim_does_not_wedge_the_job(
 
 
 def test_a_store_write_failing_after_media_publish_is_reconciled_without_a_restart(
-    daemon: Daemon, config: Config, posts: SandboxServer
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
 ) -> None:
     """The post went out but neither it nor the failure could be recorded: the job was left
     `publishing` with nobody working on it, until the next start of the daemon."""
@@ -64,6 +66,7 @@ def test_a_store_write_failing_after_media_publish_is_reconciled_without_a_resta
     wait_for(lambda: daemon.store.get(job.id).publish_requested_at is not None)  # type: ignore[union-attr]
     with _BrokenStore(config):
         daemon.workers.wait(5.0)  # media_publish answers; nothing can be recorded
+    clock.advance(health.MAX_BACKOFF)
     settle(daemon)
 
     done = daemon.store.get(job.id)

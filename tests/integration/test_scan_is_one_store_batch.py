@@ -14,7 +14,9 @@ from publisher.config import Config
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.drafts import statusblock
 from publisher.job import State
+from publisher.store import health
 from publisher.store.jobstore import JobStore, read_jobs
+from tests.support.clock import ManualClock
 from tests.support.site import DRAFTS, load_config, make_site
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -55,18 +57,23 @@ def test_a_scan_records_every_draft_then_writes_their_status(
 
 
 def test_a_failed_store_write_records_nothing_and_writes_no_status(
-    config: Config, store: JobStore, caplog: pytest.LogCaptureFixture
+    config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
-    in_the_way = config.state_dir / "jobs.json" / "in-the-way"
-    in_the_way.mkdir(parents=True)  # os.replace onto a folder fails
-    with caplog.at_level(logging.ERROR, logger="publisher.daemon"):
-        changed = DraftsToJobs(config, store, lambda: NOW).scan_all({}, set())
-    assert changed == []
-    assert store.all() == []
-    assert statuses(config) == ["none"] * COUNT
-    assert f"{COUNT} change(s) of drafts were not recorded" in caplog.text
-    # Once the store can be written again, the next scan records them all.
-    in_the_way.rmdir()
-    in_the_way.parent.rmdir()
-    assert len(DraftsToJobs(config, store, lambda: NOW).scan_all({}, set())) == COUNT
+    clock = ManualClock(NOW)
+    with JobStore(config.state_dir, clock=clock) as store:
+        in_the_way = config.state_dir / "jobs.json" / "in-the-way"
+        in_the_way.mkdir(parents=True)  # os.replace onto a folder fails
+        drafts_to_jobs = DraftsToJobs(config, store, clock)
+        with caplog.at_level(logging.ERROR, logger="publisher"):
+            changed = drafts_to_jobs.scan_all({}, set())
+        assert changed == []
+        assert store.all() == []
+        assert statuses(config) == ["none"] * COUNT
+        assert "jobs.json: Is a directory; publishing waits" in caplog.text  # the store says it
+        assert len(drafts_to_jobs.unrecorded) == COUNT  # to be read again
+        # Once the store can be written again (after its backoff), they are all recorded.
+        in_the_way.rmdir()
+        in_the_way.parent.rmdir()
+        clock.advance(health.FIRST_BACKOFF)
+        assert len(drafts_to_jobs.retry({}, set())) == COUNT
     assert statuses(config) == ["scheduled"] * COUNT

@@ -288,7 +288,7 @@ ENV = [
         timedelta(hours=2),
     ),
     ("account-field", {"PUBLISHER_ACCOUNTS__MAIN__API": "facebook"}, "api", "facebook"),
-    ("content-dir", {"PUBLISHER_CONTENT_DIR": "/srv/drafts"}, "content_dir", Path("/srv/drafts")),
+    ("content-dir", {"PUBLISHER_CONTENT_DIR": "/tmp"}, "content_dir", Path("/tmp").resolve()),
     (
         "default-config-variable-ignored",
         {"PUBLISHER_CONFIG": "/x/config.yaml"},

@@ -24,6 +24,7 @@ def site(tmp_path: Path, token: str = CONFIGURED, **account: Any) -> Config:
     lines = ["accounts:", "  main:", '    ig_user_id: "17841400000000001"']
     lines += [f"    {key}: {value}" for key, value in {"api": "instagram", **account}.items()]
     (tmp_path / "config.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "content").mkdir(exist_ok=True)
     environ = {"PUBLISHER_ACCOUNTS__MAIN__ACCESS_TOKEN": token}
     return config.load(tmp_path / "config.yaml", environ=environ)
 

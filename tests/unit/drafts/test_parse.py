@@ -3,13 +3,15 @@ fingerprint and the bytes that are the user's own."""
 
 from __future__ import annotations
 
+import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from publisher import drafts
+from publisher import drafts, yamlsafe
 from publisher.config import Config
-from publisher.drafts import statusblock
+from publisher.drafts import files, statusblock
 from tests.support.drafts import IMG, build, make_config
 from tests.support.paths import HOSTILE
 
@@ -120,3 +122,48 @@ def test_symlink_to_another_draft_is_refused(site: Config) -> None:
 def test_fingerprint_is_the_write_back_fingerprint(data: bytes) -> None:
     # The watcher and the daemon compare drafts.fingerprint with statusblock.fingerprint.
     assert drafts.fingerprint(data) == statusblock.fingerprint(data)
+
+
+# --- names and sizes a job store or memory cannot take ----------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_one_invalid_draft_shown_escaped(site: Config) -> None:
+    """Such a name reached the job store, whose every later write then failed
+    (UnicodeEncodeError: surrogates not allowed)."""
+    path = Path(os.fsdecode(bytes(site.content_dir) + b"/caf\xe9-\xff.yaml"))
+    path.write_bytes(b"type: post\ncaption: hi\nmedia: [a.jpg]\n")
+    loaded = drafts.load(path, site)
+    assert loaded.draft is None
+    [problem] = loaded.errors
+    assert problem.path.endswith("/caf\\xe9-\\xff.yaml")
+    assert "not valid UTF-8" in problem.message and "rename it" in problem.message
+    str(problem).encode("utf-8")  # printable, loggable
+    [found] = drafts.discover(site.content_dir)
+    assert found == path
+
+
+def test_a_file_too_large_for_a_draft_is_never_read_whole(site: Config) -> None:
+    big = site.content_dir / "x.yaml"
+    with big.open("wb") as file:
+        file.truncate(50 * 1024 * 1024)  # sparse: 50 MB that cost no disk
+    tracemalloc.start()
+    try:
+        loaded = drafts.load(big, site)
+        with pytest.raises(files.TooLarge):
+            files.read_capped(big, yamlsafe.MAX_BYTES)
+        with pytest.raises(files.TooLarge):  # what the write-back reads through
+            statusblock.write(big, {"state": "invalid"})
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert loaded.draft is None and "at most 262144 bytes" in loaded.errors[0].message
+    assert peak < 2 * yamlsafe.MAX_BYTES + 1024 * 1024, peak
+    assert big.stat().st_size == 50 * 1024 * 1024  # never written to
+
+
+def test_read_capped_reads_what_fits(site: Config) -> None:
+    path = site.content_dir / "a.yaml"
+    path.write_bytes(b"x" * 10)
+    assert files.read_capped(path, 10) == b"x" * 10
+    with pytest.raises(files.TooLarge, match="larger than a draft may be"):
+        files.read_capped(path, 9)

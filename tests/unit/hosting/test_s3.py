@@ -280,6 +280,7 @@ def _config(tmp_path: Path, media: str) -> config_module.Config:
         f"accounts:\n  main:\n    ig_user_id: '17841400000000000'\nmedia:\n{media}",
         encoding="utf-8",
     )
+    (tmp_path / "content").mkdir(exist_ok=True)
     return config_module.load(path, environ={})
 
 

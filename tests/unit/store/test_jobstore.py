@@ -19,7 +19,7 @@ import pytest
 
 from publisher.errors import StateLocked, StoreCorrupt, StoreError
 from publisher.job import Container, Job, State
-from publisher.store import atomicfile, jobstore
+from publisher.store import atomicfile, health, jobstore
 from publisher.store.jobstore import JobStore, read_jobs
 from tests.support.store import CHILD_ENV, T0, FakeClock, LineReader, call
 
@@ -179,7 +179,7 @@ def test_jobs_json_is_one_job_per_line(store: JobStore, tmp_path: Path) -> None:
     assert [document["id"] for document in documents.values()] == [job.id for job in jobs]
 
 
-def test_a_failed_write_changes_nothing(store: JobStore, tmp_path: Path) -> None:
+def test_a_failed_write_changes_nothing(store: JobStore, tmp_path: Path, clock: FakeClock) -> None:
     job = store.add(Job(draft="a.yaml"))
     path = tmp_path / "state" / "jobs.json"
     saved = path.read_bytes()
@@ -191,6 +191,7 @@ def test_a_failed_write_changes_nothing(store: JobStore, tmp_path: Path) -> None
     (path / "in-the-way").rmdir()
     path.rmdir()
     path.write_bytes(saved)
+    clock.advance(health.FIRST_BACKOFF)  # the store tries again only after its backoff
     assert store.update(job.id, attempts=6).attempts == 6
     assert on_disk(tmp_path / "state")[job.id].attempts == 6
 

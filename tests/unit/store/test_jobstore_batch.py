@@ -19,7 +19,7 @@ import pytest
 
 from publisher.errors import StoreError
 from publisher.job import Container, Job, State
-from publisher.store import atomicfile
+from publisher.store import atomicfile, health
 from publisher.store.jobstore import JobStore, read_jobs
 from tests.support.store import CHILD_ENV, T0, FakeClock, LineReader, call
 
@@ -108,7 +108,9 @@ def test_a_batch_that_raises_still_writes_its_changes(store: JobStore, tmp_path:
     assert on_disk(tmp_path)[job.id].attempts == 7 == store.get(job.id).attempts  # type: ignore[union-attr]
 
 
-def test_a_failed_batch_write_keeps_nothing_of_the_batch(store: JobStore, tmp_path: Path) -> None:
+def test_a_failed_batch_write_keeps_nothing_of_the_batch(
+    store: JobStore, tmp_path: Path, clock: FakeClock
+) -> None:
     job = store.add(Job(draft="a.yaml"))
     path = tmp_path / "jobs.json"
     saved = path.read_bytes()
@@ -123,6 +125,7 @@ def test_a_failed_batch_write_keeps_nothing_of_the_batch(store: JobStore, tmp_pa
     (path / "in-the-way").rmdir()
     path.rmdir()
     path.write_bytes(saved)
+    clock.advance(health.FIRST_BACKOFF)  # the store tries again only after its backoff
     assert store.update(job.id, attempts=6).attempts == 6
     assert on_disk(tmp_path) == {job.id: store.get(job.id)}
 
