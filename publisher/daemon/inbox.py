@@ -32,8 +32,8 @@ from publisher.errors import (
     PublisherError,
     UserError,
 )
-from publisher.job import CANCELLABLE, FINAL, GAVE_UP, RETRYABLE, Job, State, is_final
-from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY, RETRY_NOW
+from publisher.job import CANCELLABLE, FINAL, RETRYABLE, Job, State, is_final
+from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY_NOW, retried
 from publisher.store import atomicfile
 from publisher.store.jobstore import JobStore
 
@@ -60,8 +60,9 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     """Given the open store, the action and a draft (relative to content_dir), change its job
     and write its status block back; return the sentence for the user.
 
-    retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. One whose time
-    has gone by goes out as soon as possible; the daemon re-plans it either way.
+    retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. A failed or
+    missed one goes out as soon as possible; a cancelled or blocked one goes back to its
+    place (`reconciler.retried`: its slot, or the next free one); the daemon re-plans it.
     cancel: scheduled, retrying, paused, blocked, invalid or locked -> cancelled.
     Raise UserError otherwise (published drafts are never published again; a publishing one
     cannot be stopped), for an unknown action, for a draft without a job, and for a retry
@@ -85,10 +86,8 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
                 )
             ]
         )
-    if action == "retry":
-        changed = _retry(store, job, now, present=_exists(config.content_dir / rel))
-    else:
-        changed = _cancel(store, job)
+    retrying = action == "retry"
+    changed = _retry(store, job, now, config=config) if retrying else _cancel(store, job)
     if changed is None:  # the job moved on between our read and our write: say what it is now
         current = store.get(job.id) or job
         raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
@@ -123,7 +122,7 @@ def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
     )
 
 
-def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:
+def _retry(store: JobStore, job: Job, now: datetime, *, config: Config) -> Job | None:
     if job.state in FINAL:
         raise UserError(
             [
@@ -137,7 +136,8 @@ def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | 
         )
     if job.state not in RETRYABLE:
         raise UserError([Problem(job.draft, "", _not_retryable(job))])
-    if not present:
+    path = config.content_dir / job.draft
+    if not _exists(path):
         # Queued again without a file, the job would wait for a draft that never comes.
         raise UserError(
             [
@@ -146,17 +146,18 @@ def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | 
                 )
             ]
         )
-    overdue = job.scheduled_for is None or job.scheduled_for <= now
-    now_please = job.state in GAVE_UP or overdue
+    # Where it goes back to depends on the draft: its slot, its publish_at, or now.
+    draft = drafts.load(path, config, check_media=False).draft
+    note, scheduled_for = retried(job.state, draft, job.scheduled_for, now)
     return store.transition(
         job.id,
         State.SCHEDULED,
-        RETRY_NOW if now_please else RETRY,
+        note,
         expect={job.state},
         attempts=0,
         next_attempt_at=None,
         error=None,
-        scheduled_for=now if now_please else job.scheduled_for,
+        scheduled_for=scheduled_for,
     )
 
 
