@@ -10,12 +10,21 @@ takes the lock and calls `apply` itself (`commands.retry_cancel`). When the daem
 the command `post`s `state_dir/requests/<uuid>.json` ({"action", "draft"}) atomically and
 waits; the daemon `serve`s it: applies it, writes `<uuid>.done` ({"ok", "message"}) and
 deletes the request; the command takes the answer.
+
+Several users (README "Running as a service"): the service user and the members of its group
+hand requests in, so the daemon keeps `requests/` setgid and group-writable (FOLDER_MODE) and
+requests and answers are group-readable (FILE_MODE). Each request is applied once: its id is
+recorded on the job in the same write as the change, so a request whose answer cannot be
+written or whose file cannot be removed (a folder another user owns) is never applied again,
+by this daemon or the next; it is logged once, with the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 Action = Literal["retry", "cancel"]
 ACTIONS: tuple[Action, ...] = ("retry", "cancel")
 FOLDER = "requests"
+FOLDER_MODE = 0o2770  # setgid: a request takes the folder's group (the service's)
+FILE_MODE = 0o660
+KEEP_REQUEST_IDS = 20  # request ids kept on a job (the applied-once record)
 # Answers nobody collected (the command was interrupted) are removed after this.
 STALE_AFTER = timedelta(hours=1)
 
@@ -56,9 +68,19 @@ class Request:
     error: str | None = None
 
 
-def apply(store: JobStore, action: str, rel: str, *, config: Config, now: datetime) -> str:
+def apply(
+    store: JobStore,
+    action: str,
+    rel: str,
+    *,
+    config: Config,
+    now: datetime,
+    request_id: str | None = None,
+) -> str:
     """Given the open store, the action and a draft (relative to content_dir), change its job
-    and write its status block back; return the sentence for the user.
+    and write its status block back; return the sentence for the user. With `request_id`
+    (a request handed to the daemon) the id is recorded on the job with the change, and a
+    request already recorded there changes nothing again.
 
     retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. A failed or
     missed one goes out as soon as possible; a cancelled or blocked one goes back to its
@@ -71,8 +93,11 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     job = store.by_draft(rel)
     if action not in ACTIONS:
         raise UserError([Problem(rel, "", f"unknown request {action!r}; use retry or cancel")])
+    if job is not None and request_id is not None and request_id in job.requests:
+        return f"{rel}: this {action} was already applied; `publisher status` shows the draft"
+    ids = (request_id,) if request_id is not None else ()
     if job is None and action == "cancel":
-        job = _new_cancelled(store, config, rel)
+        job = _new_cancelled(store, config, rel, ids)
         writeback.write(config, job)
         return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
     if job is None:
@@ -86,8 +111,9 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
                 )
             ]
         )
+    ids = (*job.requests, *ids)[-KEEP_REQUEST_IDS:]
     retrying = action == "retry"
-    changed = _retry(store, job, now, config=config) if retrying else _cancel(store, job)
+    changed = _retry(store, job, now, config, ids) if retrying else _cancel(store, job, ids)
     if changed is None:  # the job moved on between our read and our write: say what it is now
         current = store.get(job.id) or job
         raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
@@ -99,7 +125,7 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     return f"{rel}: re-queued (was {job.state.value}); it takes its place in the queue"
 
 
-def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
+def _new_cancelled(store: JobStore, config: Config, rel: str, ids: tuple[str, ...]) -> Job:
     """A draft the daemon has not seen yet, cancelled before it is ever scheduled: its job
     is created cancelled, so the daemon leaves it alone until `publisher retry`."""
     path = config.content_dir / rel
@@ -118,11 +144,14 @@ def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
             caption_hash=draft.caption_hash if draft else None,
             state=State.CANCELLED,
             error=f"cancelled with `publisher cancel`; `publisher retry {rel}` re-queues it",
+            requests=ids,
         )
     )
 
 
-def _retry(store: JobStore, job: Job, now: datetime, *, config: Config) -> Job | None:
+def _retry(
+    store: JobStore, job: Job, now: datetime, config: Config, ids: tuple[str, ...]
+) -> Job | None:
     if job.state in FINAL:
         raise UserError(
             [
@@ -158,6 +187,7 @@ def _retry(store: JobStore, job: Job, now: datetime, *, config: Config) -> Job |
         next_attempt_at=None,
         error=None,
         scheduled_for=scheduled_for,
+        requests=ids,
     )
 
 
@@ -178,9 +208,9 @@ def _not_retryable(job: Job) -> str:
     return reasons.get(job.state, f"is {job.state.value}; nothing to retry")
 
 
-def _cancel(store: JobStore, job: Job) -> Job | None:
+def _cancel(store: JobStore, job: Job, ids: tuple[str, ...]) -> Job | None:
     if job.state is State.CANCELLED:
-        return job
+        return job if ids == job.requests else store.update(job.id, requests=ids)
     if job.state not in CANCELLABLE:
         why = {
             State.PUBLISHING: "is being published right now and cannot be stopped",
@@ -196,6 +226,7 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
         expect={job.state},
         error=f"cancelled with `publisher cancel`; `publisher retry {job.draft}` re-queues it",
         next_attempt_at=None,
+        requests=ids,
     )
 
 
@@ -203,14 +234,29 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
 
 
 def post(state_dir: Path, action: Action, rel: str) -> str:
-    """Leave a request for the daemon that holds state_dir (written atomically); return its
-    id, for `take_answer`."""
-    folder = state_dir / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    """Leave a request for the daemon that holds state_dir (written atomically: the daemon
+    sees all of it or nothing); return its id, for `take_answer`. Raise PermissionError if
+    this user may not write into state_dir/requests."""
+    folder = open_folder(state_dir)
     request_id = uuid.uuid4().hex
     body = json.dumps({"action": action, "draft": rel}).encode()
-    atomicfile.write_bytes(folder / f"{request_id}.json", body)
+    atomicfile.write_bytes(folder / f"{request_id}.json", body, mode=FILE_MODE)
     return request_id
+
+
+def open_folder(state_dir: Path) -> Path:
+    """Return state_dir/requests, made (FOLDER_MODE, whatever the umask) if it is missing.
+    Raise OSError if it cannot be made."""
+    folder = state_dir / FOLDER
+    try:
+        folder.mkdir(mode=0o770)
+    except FileExistsError:
+        return folder
+    try:
+        os.chmod(folder, FOLDER_MODE)
+    except PermissionError:  # setgid needs its group to be one of ours; group access anyway
+        os.chmod(folder, FOLDER_MODE & 0o777)
+    return folder
 
 
 def request_path(state_dir: Path, request_id: str) -> Path:
@@ -259,8 +305,13 @@ def answer(state_dir: Path, request: Request, ok: bool, message: str) -> None:
     """Write the outcome of a request for the waiting CLI and remove the request file."""
     folder = state_dir / FOLDER
     body = json.dumps({"ok": ok, "message": message}).encode()
-    atomicfile.write_bytes(folder / f"{request.id}.done", body)
+    atomicfile.write_bytes(folder / f"{request.id}.done", body, mode=FILE_MODE)
     (folder / f"{request.id}.json").unlink(missing_ok=True)
+
+
+# Requests applied (or refused) whose answer could not be written or whose file could not be
+# removed: not looked at again by this process (the id on the job guards the next one).
+_unanswered: set[str] = set()
 
 
 def serve(
@@ -268,9 +319,14 @@ def serve(
 ) -> list[str]:
     """The daemon's side: apply every waiting request, answer each, and return the drafts
     whose job changed. `busy(job_id)` says a worker is publishing that job right now (such a
-    request is refused: try again in a moment)."""
+    request is refused: try again in a moment). A request is applied once (module
+    docstring)."""
+    with contextlib.suppress(OSError):  # no state_dir: nothing can be waiting
+        open_folder(config.state_dir)
     changed = []
     for request in pending(config.state_dir):
+        if request.id in _unanswered:
+            continue
         ok, message = False, request.error or ""
         if request.error is None:
             try:
@@ -278,7 +334,14 @@ def serve(
                 if job is not None and busy(job.id):
                     message = f"{request.draft} is being published right now; try again shortly"
                 else:
-                    message = apply(store, request.action, request.draft, config=config, now=now)
+                    message = apply(
+                        store,
+                        request.action,
+                        request.draft,
+                        config=config,
+                        now=now,
+                        request_id=request.id,
+                    )
                     ok = True
             except UserError as exc:
                 message = "; ".join(problem.message for problem in exc.problems)
@@ -288,7 +351,19 @@ def serve(
         try:
             answer(config.state_dir, request, ok, message)
         except OSError as exc:
-            log.error("request %s: cannot answer: %s", request.id, exc)
+            _unanswered.add(request.id)
+            where = config.state_dir / FOLDER
+            log.error(
+                "request %s (%s %s) was handled but cannot be answered or removed: %s; it is "
+                "not applied again. Remove %s and make %s the service user's "
+                '(README "Running as a service")',
+                request.id,
+                request.action or "?",
+                request.draft or "?",
+                exc,
+                where / f"{request.id}.json",
+                where,
+            )
         if ok:
             changed.append(request.draft)
     return changed

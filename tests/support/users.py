@@ -6,6 +6,7 @@ every account can reach. Imports nothing of publisher: the e2e tests use it too.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import secrets
@@ -53,6 +54,10 @@ def in_child_as(
     """Run `work` in a forked child whose uid, gid and supplementary groups are these (any
     numbers: no account needed); raise AssertionError with the child's error if it fails.
     The child runs only `work`, then exits at once (no atexit, no pytest in it)."""
+    # The child may not read this interpreter's files (a Python under root's home): what it
+    # would look up lazily is looked up here first.
+    for name in ("ascii", "utf-8", "latin-1"):
+        codecs.lookup(name)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
