@@ -220,9 +220,10 @@ def _permission_sentence(exc: PermissionError) -> str:
             f"{head}; you were added to the '{group}' group after you logged in: log out and "
             f"in again (or run `newgrp {group}`)"
         )
+    run_as = "with sudo" if owner == "root" else f"as {owner} (sudo -u {owner} publisher ...)"
     return (
-        f"{head}; run it as the service user ({owner}: sudo -u {owner} publisher ...) or add "
-        f"yourself to the '{group}' group (sudo usermod -aG {group} $USER) and log in again"
+        f"{head}; run it {run_as} or add yourself to the '{group}' group "
+        f"(sudo usermod -aG {group} $USER) and log in again"
     )
 
 

@@ -97,13 +97,13 @@ class Accounts:
         """A name for `role` unique to this test (32 characters at most, as useradd wants)."""
         return f"pt{role[:8]}{self.tag}"
 
-    def system_user(self, role: str) -> str:
+    def system_user(self, role: str, *, home: Path) -> str:
         """The service user, as the README makes it: a system account with its own group of
-        the same name, no login shell."""
+        the same name, its home the state_dir, no login shell."""
         name = self.name(role)
         _admin(
-            ["useradd", "--system", "--user-group", "--no-create-home"]
-            + ["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]
+            ["useradd", "--system", "--user-group", "--home-dir", str(home)]
+            + ["--shell", "/usr/sbin/nologin", name]
         )
         self.users.append(name)
         self.groups.append(name)
@@ -167,7 +167,8 @@ def python_for(user: str) -> tuple[str, dict[str, str]]:
     if _can_run(user, [sys.executable, "-c", "import publisher"]):
         return sys.executable, {}
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    extra = {"PYTHONPATH": os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])}
+    packages = sysconfig.get_path("purelib", vars={"base": sys.prefix})
+    extra = {"PYTHONPATH": os.pathsep.join([str(REPO), packages])}
     for candidate in (shutil.which(version), f"/usr/bin/{version}", "/usr/bin/python3"):
         if candidate and _can_run(user, [candidate, "-c", "import publisher"], extra):
             return candidate, extra

@@ -59,7 +59,7 @@ def test_an_outsider_is_told_the_path_and_to_join_the_group(site: Path) -> None:
         sentence = refusal(lambda: (state / "lock").open("r+b"))
         assert sentence.startswith(f"cannot open {state}/lock: permission denied; ")
         assert f"sudo usermod -aG {GROUP} $USER" in sentence and "log in again" in sentence
-        assert f"sudo -u {SERVICE} publisher" in sentence
+        assert f"run it as {SERVICE} (sudo -u {SERVICE} publisher ...)" in sentence
 
     in_child_as(OUTSIDER, OUTSIDER, [], check)
 
