@@ -247,3 +247,17 @@ def test_an_editor_and_root_share_the_site_with_the_service(box: Box) -> None:
         # would leave the daemon running, and its account could not be removed)
         daemon.stop()
         print(f"--- daemon.log ---\n{daemon.text()}")  # shown when the test failed
+
+    # with the daemon stopped, the editor's cancel is applied by the command itself; what it
+    # leaves in state_dir stays the group's, and the service starts and works after it
+    ok(box.publisher(box.editor, "cancel", str(draft)), "cancelled")
+    assert box.job().state is State.CANCELLED
+    assert {owner_and_mode(path)[1] for path in box.state.rglob("*")} == {box.group}
+    again = box.start_daemon()
+    try:
+        again.wait_ready(timeout=60)
+        ok(box.publisher(box.service, "retry", str(draft)), "re-queued")
+        assert box.job().state is State.SCHEDULED
+    finally:
+        again.stop()
+        print(f"--- daemon.log (again) ---\n{again.text()}")
