@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable
@@ -245,13 +246,16 @@ def post(state_dir: Path, action: Action, rel: str) -> str:
 
 
 def open_folder(state_dir: Path) -> Path:
-    """Return state_dir/requests, made (FOLDER_MODE, whatever the umask) if it is missing.
-    Raise OSError if it cannot be made."""
+    """Return state_dir/requests, made if it is missing, with FOLDER_MODE (whatever the
+    umask; also given to one of ours an older publisher made 0750). Raise OSError if it
+    cannot be made."""
     folder = state_dir / FOLDER
     try:
         folder.mkdir(mode=0o770)
     except FileExistsError:
-        return folder
+        found = folder.stat()
+        if found.st_uid != os.geteuid() or stat.S_IMODE(found.st_mode) == FOLDER_MODE:
+            return folder
     try:
         os.chmod(folder, FOLDER_MODE)
     except PermissionError:  # setgid needs its group to be one of ours; group access anyway

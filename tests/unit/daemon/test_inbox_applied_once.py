@@ -159,3 +159,13 @@ def test_the_daemon_makes_the_folder_before_anyone_hands_a_request_in(
     assert not (config.state_dir / inbox.FOLDER).exists()
     serve(store, config)
     assert mode(config.state_dir / inbox.FOLDER) == inbox.FOLDER_MODE
+
+
+def test_a_folder_an_older_publisher_made_is_opened_to_the_group(
+    config: Config, store: JobStore
+) -> None:
+    folder = config.state_dir / inbox.FOLDER
+    folder.mkdir(mode=0o750)  # UMask=0027: the group could not hand requests in
+    folder.chmod(0o750)
+    serve(store, config)
+    assert mode(folder) == inbox.FOLDER_MODE
