@@ -150,6 +150,7 @@ def test_a_link_swapped_in_during_write_backs_is_never_written_through(tmp_path:
             os.rename(link, draft)  # x.yaml -> outside
             os.rename(draft, link)
             os.rename(parked, draft)  # x.yaml is the draft again
+            stop.wait(0.0002)  # a breath, so that some write-backs meet no swap at all
 
     swapper = threading.Thread(target=swap)
     swapper.start()
