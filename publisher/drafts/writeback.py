@@ -73,6 +73,15 @@ def write(
         # never write through a link out of content_dir (it could be any file the service
         # user may write: its config, its state)
         log.warning("%s: status not written back: the draft %s", job.draft, exc.strerror)
+    except PermissionError:
+        log.warning(
+            "%s: status not written back: permission denied; the service user must be able "
+            'to read it and to create files in %s (sudo chmod g+rwX %s; README "Running as a '
+            'service")',
+            job.draft,
+            target.parent,
+            target.parent,
+        )
     except OSError as exc:
         log.warning("%s: status not written back: %s", job.draft, exc.strerror or exc)
     return True

@@ -8,6 +8,7 @@ is needed, only root to switch to them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
@@ -18,6 +19,8 @@ import pytest
 
 from publisher.drafts import statusblock, writeback
 from publisher.errors import ConcurrentEdit
+from publisher.job import Job, State
+from tests.support.site import load_config, make_site
 from tests.support.users import in_child_as, require_root, shared_folder
 
 DRAFT = b"type: story\nmedia: [story.jpg]\n"
@@ -108,6 +111,29 @@ def test_a_service_users_own_draft_keeps_its_mode_exactly(content: Path) -> None
     os.chown(path, SERVICE, GROUP)
     in_child_as(SERVICE, SERVICE, [GROUP], lambda: writeback.replace_block(content, path, STATUS))
     assert owner(path) == (SERVICE, GROUP, 0o640)
+
+
+def test_a_folder_the_group_may_not_write_is_named_with_the_fix(content: Path) -> None:
+    folder = content / "alice"
+    folder.mkdir()
+    os.chown(folder, EDITOR, GROUP)
+    folder.chmod(0o2755)  # an editor's umask 022: the group may not create files here
+    path = saved_by_editor(folder)
+    config = load_config(make_site(content.parent))
+
+    def write_back() -> None:
+        said: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("publisher").addHandler(handler)
+        job = Job(draft="alice/x.yaml", state=State.SCHEDULED)
+        assert writeback.write(config, job) is True
+        [message] = said
+        assert message.startswith("alice/x.yaml: status not written back: permission denied")
+        assert f"sudo chmod g+rwX {folder}" in message
+
+    in_child_as(SERVICE, SERVICE, [GROUP], write_back)
+    assert path.read_bytes() == DRAFT
 
 
 # --- links --------------------------------------------------------------------------------
