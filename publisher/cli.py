@@ -28,6 +28,7 @@ from publisher.errors import (
     StoreCorrupt,
     StoreError,
     UserError,
+    permission_denied,
 )
 from publisher.job import State
 
@@ -135,7 +136,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     handler = COMMANDS[args.command]
     try:
-        return handler(args, out)
+        try:
+            return handler(args, out)
+        except Exception as exc:
+            denied = permission_denied(exc)  # PermissionError: the path and the fix, first
+            if denied is None:
+                raise
+            log.debug("permission denied", exc_info=exc)
+            print(f"publisher: {denied}", file=sys.stderr)
+            return EXIT_USAGE
     except ConfigError as exc:
         _problems(exc)
         return EXIT_USAGE

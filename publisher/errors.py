@@ -23,11 +23,19 @@
 Foreign exceptions (httpx, yaml, pydantic, OSError) are translated at the module that meets them
 (`raise ... from exc`). Messages never contain the access token: API errors are built from the
 Graph error body and our own words, never from `str(httpx_exception)`.
+
+A PermissionError (raised as it is, or the cause of one of ours) reaches the user as the
+sentence `permission_denied` makes: the path, and what fixes it on a box where the service
+user's group holds the editors (README "Running as a service").
 """
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -172,3 +180,85 @@ class Permanent(ApiError):
 class Ambiguous(ApiError):
     """A write was sent but its outcome is unknown (timeout after send, 5xx, dropped
     connection). The caller must reconcile through the container status, never repeat it."""
+
+
+# --- a PermissionError in words -----------------------------------------------------------
+
+
+def permission_denied(exc: BaseException) -> str | None:
+    """Given an exception, return the sentence for the PermissionError that is it or caused
+    it (naming the path and the fix), or None when no PermissionError is involved."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PermissionError):
+            return _permission_sentence(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _permission_sentence(exc: PermissionError) -> str:
+    raw = exc.filename
+    if not isinstance(raw, str | bytes | os.PathLike):
+        return (
+            f"permission denied ({exc.strerror or exc}); run publisher as the service user, or "
+            'as a member of its group (README "Running as a service")'
+        )
+    path = Path(os.fsdecode(raw))
+    if os.access(path.parent, os.X_OK) and not os.path.lexists(path):
+        # a file we tried to make (a temp file, a request): the folder is what refused
+        head, path = f"cannot create files in {path.parent}: permission denied", path.parent
+    else:
+        head = f"cannot open {path}: permission denied"
+    found = _nearest_stat(path)
+    if found is None:
+        return f"{head}; run publisher as the user who owns it, or as a member of its group"
+    owner, group = _user_name(found.st_uid), _group_name(found.st_gid)
+    if found.st_gid == os.getegid() or found.st_gid in os.getgroups():
+        return (
+            f"{head}; you are in its group '{group}', but the group may not use it: "
+            f'sudo chmod g+rwX {path} (README "Running as a service")'
+        )
+    me = _user_name(os.geteuid())
+    if me in _members(found.st_gid):
+        return (
+            f"{head}; you were added to the '{group}' group after you logged in: log out and "
+            f"in again (or run `newgrp {group}`)"
+        )
+    run_as = "with sudo" if owner == "root" else f"as {owner} (sudo -u {owner} publisher ...)"
+    return (
+        f"{head}; run it {run_as} or add yourself to the '{group}' group "
+        f"(sudo usermod -aG {group} $USER) and log in again"
+    )
+
+
+def _nearest_stat(path: Path) -> os.stat_result | None:
+    """The stat of `path`, or of its nearest folder we may look at."""
+    for candidate in (path, *path.parents):
+        try:
+            return os.stat(candidate)
+        except OSError:
+            continue
+    return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _members(gid: int) -> list[str]:
+    try:
+        return list(grp.getgrgid(gid).gr_mem)
+    except KeyError:
+        return []

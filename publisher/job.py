@@ -144,6 +144,8 @@ class Job(BaseModel):
     containers: tuple[Container, ...] = ()
     history: tuple[Event, ...] = ()
     api_calls: tuple[ApiCall, ...] = ()
+    # ids of the last retry/cancel requests applied to it: the daemon applies each once
+    requests: tuple[str, ...] = ()
 
     def status_block(self, tz: Any = None) -> dict[str, Any]:
         """The SPEC §5 `status:` fields (and §8's `comment_id`, null until the first comment

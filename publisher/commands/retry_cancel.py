@@ -3,10 +3,17 @@
 Only the process holding the state lock may change jobs. With no daemon running, the command
 takes the lock and applies the change itself; when the daemon holds it, the request goes to
 the daemon's inbox (`daemon.inbox`) and the command waits for the answer.
+
+Who may: the owner of state_dir (the service user) and the members of its group (README
+"Running as a service"); anyone else meets a PermissionError, which the CLI turns into a
+sentence. Root acts as the owner of state_dir (`act_as_owner`), so `sudo publisher cancel`
+never leaves a root-owned file where the service must write.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from pathlib import Path
 
@@ -39,12 +46,37 @@ def submit(
     the daemon does not answer in time (the request stays queued).
     """
     rel = relative_draft(config, draft)
+    act_as_owner(config.state_dir)
     try:
         store = JobStore(config.state_dir, clock=clock, lock=True)
     except StateLocked:
         return _through_daemon(config, action, rel, sleep=sleep, wait=wait)
     with store:
         return inbox.apply(store, action, rel, config=config, now=clock())
+
+
+def act_as_owner(state_dir: Path) -> None:
+    """When this process is root and state_dir belongs to another user, become that user
+    (its groups too) for the rest of the process: whatever the command then writes (the
+    lock, jobs.json, a request, a draft's status block) is the service user's, as if the
+    daemon had written it. Otherwise change nothing."""
+    if os.geteuid() != 0:
+        return
+    try:
+        found = os.stat(state_dir)
+    except OSError:  # no state_dir yet: nothing of the service's to keep
+        return
+    if found.st_uid == 0:
+        return
+    try:
+        account = pwd.getpwuid(found.st_uid)
+    except KeyError:  # an owner without an account: its uid and state_dir's group
+        os.setgroups([found.st_gid])
+        os.setgid(found.st_gid)
+    else:
+        os.initgroups(account.pw_name, account.pw_gid)
+        os.setgid(account.pw_gid)
+    os.setuid(found.st_uid)
 
 
 def relative_draft(config: Config, draft: Path) -> str:

@@ -10,12 +10,22 @@ takes the lock and calls `apply` itself (`commands.retry_cancel`). When the daem
 the command `post`s `state_dir/requests/<uuid>.json` ({"action", "draft"}) atomically and
 waits; the daemon `serve`s it: applies it, writes `<uuid>.done` ({"ok", "message"}) and
 deletes the request; the command takes the answer.
+
+Several users (README "Running as a service"): the service user and the members of its group
+hand requests in, so the daemon keeps `requests/` setgid and group-writable (FOLDER_MODE) and
+requests and answers are group-readable (FILE_MODE). Each request is applied once: its id is
+recorded on the job in the same write as the change, so a request whose answer cannot be
+written or whose file cannot be removed (a folder another user owns) is never applied again,
+by this daemon or the next; it is logged once, with the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import stat
 import time
 import uuid
 from collections.abc import Callable
@@ -32,8 +42,8 @@ from publisher.errors import (
     PublisherError,
     UserError,
 )
-from publisher.job import CANCELLABLE, FINAL, GAVE_UP, RETRYABLE, Job, State, is_final
-from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY, RETRY_NOW
+from publisher.job import CANCELLABLE, FINAL, RETRYABLE, Job, State, is_final
+from publisher.planning.reconciler import CANCELLED_BY_USER, RETRY_NOW, retried
 from publisher.store import atomicfile
 from publisher.store.jobstore import JobStore
 
@@ -42,6 +52,9 @@ log = logging.getLogger(__name__)
 Action = Literal["retry", "cancel"]
 ACTIONS: tuple[Action, ...] = ("retry", "cancel")
 FOLDER = "requests"
+FOLDER_MODE = 0o2770  # setgid: a request takes the folder's group (the service's)
+FILE_MODE = 0o660
+KEEP_REQUEST_IDS = 20  # request ids kept on a job (the applied-once record)
 # Answers nobody collected (the command was interrupted) are removed after this.
 STALE_AFTER = timedelta(hours=1)
 
@@ -56,12 +69,23 @@ class Request:
     error: str | None = None
 
 
-def apply(store: JobStore, action: str, rel: str, *, config: Config, now: datetime) -> str:
+def apply(
+    store: JobStore,
+    action: str,
+    rel: str,
+    *,
+    config: Config,
+    now: datetime,
+    request_id: str | None = None,
+) -> str:
     """Given the open store, the action and a draft (relative to content_dir), change its job
-    and write its status block back; return the sentence for the user.
+    and write its status block back; return the sentence for the user. With `request_id`
+    (a request handed to the daemon) the id is recorded on the job with the change, and a
+    request already recorded there changes nothing again.
 
-    retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. One whose time
-    has gone by goes out as soon as possible; the daemon re-plans it either way.
+    retry: failed, missed, cancelled or blocked -> scheduled, attempts reset. A failed or
+    missed one goes out as soon as possible; a cancelled or blocked one goes back to its
+    place (`reconciler.retried`: its slot, or the next free one); the daemon re-plans it.
     cancel: scheduled, retrying, paused, blocked, invalid or locked -> cancelled.
     Raise UserError otherwise (published drafts are never published again; a publishing one
     cannot be stopped), for an unknown action, for a draft without a job, and for a retry
@@ -70,8 +94,11 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     job = store.by_draft(rel)
     if action not in ACTIONS:
         raise UserError([Problem(rel, "", f"unknown request {action!r}; use retry or cancel")])
+    if job is not None and request_id is not None and request_id in job.requests:
+        return f"{rel}: this {action} was already applied; `publisher status` shows the draft"
+    ids = (request_id,) if request_id is not None else ()
     if job is None and action == "cancel":
-        job = _new_cancelled(store, config, rel)
+        job = _new_cancelled(store, config, rel, ids)
         writeback.write(config, job)
         return f"{rel}: cancelled; `publisher retry {rel}` puts it back in the queue"
     if job is None:
@@ -85,10 +112,9 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
                 )
             ]
         )
-    if action == "retry":
-        changed = _retry(store, job, now, present=_exists(config.content_dir / rel))
-    else:
-        changed = _cancel(store, job)
+    ids = (*job.requests, *ids)[-KEEP_REQUEST_IDS:]
+    retrying = action == "retry"
+    changed = _retry(store, job, now, config, ids) if retrying else _cancel(store, job, ids)
     if changed is None:  # the job moved on between our read and our write: say what it is now
         current = store.get(job.id) or job
         raise UserError([Problem(rel, "", f"is now {current.state.value}; try again")])
@@ -100,7 +126,7 @@ def apply(store: JobStore, action: str, rel: str, *, config: Config, now: dateti
     return f"{rel}: re-queued (was {job.state.value}); it takes its place in the queue"
 
 
-def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
+def _new_cancelled(store: JobStore, config: Config, rel: str, ids: tuple[str, ...]) -> Job:
     """A draft the daemon has not seen yet, cancelled before it is ever scheduled: its job
     is created cancelled, so the daemon leaves it alone until `publisher retry`."""
     path = config.content_dir / rel
@@ -119,11 +145,14 @@ def _new_cancelled(store: JobStore, config: Config, rel: str) -> Job:
             caption_hash=draft.caption_hash if draft else None,
             state=State.CANCELLED,
             error=f"cancelled with `publisher cancel`; `publisher retry {rel}` re-queues it",
+            requests=ids,
         )
     )
 
 
-def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | None:
+def _retry(
+    store: JobStore, job: Job, now: datetime, config: Config, ids: tuple[str, ...]
+) -> Job | None:
     if job.state in FINAL:
         raise UserError(
             [
@@ -137,7 +166,8 @@ def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | 
         )
     if job.state not in RETRYABLE:
         raise UserError([Problem(job.draft, "", _not_retryable(job))])
-    if not present:
+    path = config.content_dir / job.draft
+    if not _exists(path):
         # Queued again without a file, the job would wait for a draft that never comes.
         raise UserError(
             [
@@ -146,17 +176,19 @@ def _retry(store: JobStore, job: Job, now: datetime, *, present: bool) -> Job | 
                 )
             ]
         )
-    overdue = job.scheduled_for is None or job.scheduled_for <= now
-    now_please = job.state in GAVE_UP or overdue
+    # Where it goes back to depends on the draft: its slot, its publish_at, or now.
+    draft = drafts.load(path, config, check_media=False).draft
+    note, scheduled_for = retried(job.state, draft, job.scheduled_for, now)
     return store.transition(
         job.id,
         State.SCHEDULED,
-        RETRY_NOW if now_please else RETRY,
+        note,
         expect={job.state},
         attempts=0,
         next_attempt_at=None,
         error=None,
-        scheduled_for=now if now_please else job.scheduled_for,
+        scheduled_for=scheduled_for,
+        requests=ids,
     )
 
 
@@ -177,9 +209,9 @@ def _not_retryable(job: Job) -> str:
     return reasons.get(job.state, f"is {job.state.value}; nothing to retry")
 
 
-def _cancel(store: JobStore, job: Job) -> Job | None:
+def _cancel(store: JobStore, job: Job, ids: tuple[str, ...]) -> Job | None:
     if job.state is State.CANCELLED:
-        return job
+        return job if ids == job.requests else store.update(job.id, requests=ids)
     if job.state not in CANCELLABLE:
         why = {
             State.PUBLISHING: "is being published right now and cannot be stopped",
@@ -195,6 +227,7 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
         expect={job.state},
         error=f"cancelled with `publisher cancel`; `publisher retry {job.draft}` re-queues it",
         next_attempt_at=None,
+        requests=ids,
     )
 
 
@@ -202,14 +235,32 @@ def _cancel(store: JobStore, job: Job) -> Job | None:
 
 
 def post(state_dir: Path, action: Action, rel: str) -> str:
-    """Leave a request for the daemon that holds state_dir (written atomically); return its
-    id, for `take_answer`."""
-    folder = state_dir / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    """Leave a request for the daemon that holds state_dir (written atomically: the daemon
+    sees all of it or nothing); return its id, for `take_answer`. Raise PermissionError if
+    this user may not write into state_dir/requests."""
+    folder = open_folder(state_dir)
     request_id = uuid.uuid4().hex
     body = json.dumps({"action": action, "draft": rel}).encode()
-    atomicfile.write_bytes(folder / f"{request_id}.json", body)
+    atomicfile.write_bytes(folder / f"{request_id}.json", body, mode=FILE_MODE)
     return request_id
+
+
+def open_folder(state_dir: Path) -> Path:
+    """Return state_dir/requests, made if it is missing, with FOLDER_MODE (whatever the
+    umask; also given to one of ours an older publisher made 0750). Raise OSError if it
+    cannot be made."""
+    folder = state_dir / FOLDER
+    try:
+        folder.mkdir(mode=0o770)
+    except FileExistsError:
+        found = folder.stat()
+        if found.st_uid != os.geteuid() or stat.S_IMODE(found.st_mode) == FOLDER_MODE:
+            return folder
+    try:
+        os.chmod(folder, FOLDER_MODE)
+    except PermissionError:  # setgid needs its group to be one of ours; group access anyway
+        os.chmod(folder, FOLDER_MODE & 0o777)
+    return folder
 
 
 def request_path(state_dir: Path, request_id: str) -> Path:
@@ -258,8 +309,13 @@ def answer(state_dir: Path, request: Request, ok: bool, message: str) -> None:
     """Write the outcome of a request for the waiting CLI and remove the request file."""
     folder = state_dir / FOLDER
     body = json.dumps({"ok": ok, "message": message}).encode()
-    atomicfile.write_bytes(folder / f"{request.id}.done", body)
+    atomicfile.write_bytes(folder / f"{request.id}.done", body, mode=FILE_MODE)
     (folder / f"{request.id}.json").unlink(missing_ok=True)
+
+
+# Requests applied (or refused) whose answer could not be written or whose file could not be
+# removed: not looked at again by this process (the id on the job guards the next one).
+_unanswered: set[str] = set()
 
 
 def serve(
@@ -267,9 +323,14 @@ def serve(
 ) -> list[str]:
     """The daemon's side: apply every waiting request, answer each, and return the drafts
     whose job changed. `busy(job_id)` says a worker is publishing that job right now (such a
-    request is refused: try again in a moment)."""
+    request is refused: try again in a moment). A request is applied once (module
+    docstring)."""
+    with contextlib.suppress(OSError):  # no state_dir: nothing can be waiting
+        open_folder(config.state_dir)
     changed = []
     for request in pending(config.state_dir):
+        if request.id in _unanswered:
+            continue
         ok, message = False, request.error or ""
         if request.error is None:
             try:
@@ -277,7 +338,14 @@ def serve(
                 if job is not None and busy(job.id):
                     message = f"{request.draft} is being published right now; try again shortly"
                 else:
-                    message = apply(store, request.action, request.draft, config=config, now=now)
+                    message = apply(
+                        store,
+                        request.action,
+                        request.draft,
+                        config=config,
+                        now=now,
+                        request_id=request.id,
+                    )
                     ok = True
             except UserError as exc:
                 message = "; ".join(problem.message for problem in exc.problems)
@@ -287,7 +355,19 @@ def serve(
         try:
             answer(config.state_dir, request, ok, message)
         except OSError as exc:
-            log.error("request %s: cannot answer: %s", request.id, exc)
+            _unanswered.add(request.id)
+            where = config.state_dir / FOLDER
+            log.error(
+                "request %s (%s %s) was handled but cannot be answered or removed: %s; it is "
+                "not applied again. Remove %s and make %s the service user's "
+                '(README "Running as a service")',
+                request.id,
+                request.action or "?",
+                request.draft or "?",
+                exc,
+                where / f"{request.id}.json",
+                where,
+            )
         if ok:
             changed.append(request.draft)
     return changed

@@ -135,13 +135,26 @@ def open_beneath(content_dir: Path, path: Path) -> BinaryIO:
     relative = inside(content_dir, path)
     if not relative.parts:
         raise IsADirectoryError(0, "is content_dir itself")
-    folder = os.open(os.path.realpath(content_dir), _FOLDER_FLAGS)
+    folder = open_folder_beneath(content_dir, relative.parent)
     try:
-        for part in relative.parts[:-1]:
-            deeper = os.open(part, _FOLDER_FLAGS, dir_fd=folder)
-            os.close(folder)
-            folder = deeper
         fd = os.open(relative.parts[-1], _FILE_FLAGS, dir_fd=folder)
     finally:
         os.close(folder)
     return _regular_file(fd)
+
+
+def open_folder_beneath(content_dir: Path, relative: PurePath) -> int:
+    """Given content_dir and a folder path relative to its real location (as `inside`
+    returns), open that folder one name at a time with O_NOFOLLOW and return its descriptor
+    (close it): a folder swapped for a link makes the open fail (ELOOP or ENOTDIR). Raise
+    OSError."""
+    folder = os.open(os.path.realpath(content_dir), _FOLDER_FLAGS)
+    try:
+        for part in relative.parts:
+            deeper = os.open(part, _FOLDER_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = deeper
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder

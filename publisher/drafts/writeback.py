@@ -4,21 +4,47 @@ The job store is the truth and the draft's `status:` block its projection (SPEC 
 write-back is best effort and never fails what asked for it: a draft that keeps changing, or
 that cannot be written, is logged and gets its block at its next change. The publish flow,
 `publisher retry`/`cancel` and the daemon's draft sync all write through `write`.
+
+Never through a link, and never outside content_dir, even in a race: the draft's folder is
+opened one name at a time from content_dir with O_NOFOLLOW, the draft is read through an
+O_NOFOLLOW descriptor, the new file is made beside it in that folder, and just before the
+rename the name is checked, again without following it, to still be the very file read (same
+device and inode, same bytes). A link swapped in at any point fails a check, or is itself
+replaced by the new file: what it points to is never written.
+
+Several users on one box (README "Running as a service"): the new file keeps the draft's
+mode and group (and its owner when we run as root). When we are not root and the draft was
+someone else's, we become its owner, so the group gets what the owner could do: the editor
+who saved it, a member of its group, can still save it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
-from collections.abc import Callable
+import secrets
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from publisher.config import Config
 from publisher.drafts import files, statusblock
 from publisher.errors import ConcurrentEdit
 from publisher.job import Job
+from publisher.store import atomicfile
 
 log = logging.getLogger(__name__)
+
+RETRIES = 5
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class LinkRefused(OSError):
+    """The draft is a symbolic link: publisher never writes through one."""
 
 
 def write(
@@ -31,24 +57,163 @@ def write(
     """Given the config and a job, write the job's status block (times in config.tz) into its
     draft: `path`, else content_dir / job.draft. Return False if the draft file is not there
     (what that means is the caller's to say), True otherwise: written, or the reason it was
-    not (an edit that kept racing ours, a disk error) logged as a warning. Never raise for
-    the file. `before_replace` is statusblock.write's test hook."""
+    not (a link, an edit that kept racing ours, a disk error) logged as a warning. Never
+    raise for the file. `before_replace` is a test hook, called right before the check that
+    precedes the rename."""
     target = path if path is not None else config.content_dir / job.draft
     if not os.path.lexists(target):
         return False
     try:
-        files.inside(config.content_dir, target)
-    except files.OutsideContentDir as exc:
-        # never write through a link out of content_dir (it could be any file the service
-        # user may write: its config, its state)
-        log.warning("%s: status not written back: the draft %s", job.draft, exc.strerror)
-        return True
-    try:
-        statusblock.write(target, job.status_block(config.tz), _before_replace=before_replace)
+        replace_block(config.content_dir, target, job.status_block(config.tz), before_replace)
     except FileNotFoundError:
         return False
     except ConcurrentEdit as exc:
         log.warning("%s: status not written back: %s", job.draft, exc)
+    except files.OutsideContentDir as exc:
+        # never write through a link out of content_dir (it could be any file the service
+        # user may write: its config, its state)
+        log.warning("%s: status not written back: the draft %s", job.draft, exc.strerror)
+    except PermissionError:
+        log.warning(
+            "%s: status not written back: permission denied; the service user must be able "
+            'to read it and to create files in %s (sudo chmod g+rwX %s; README "Running as a '
+            'service")',
+            job.draft,
+            target.parent,
+            target.parent,
+        )
     except OSError as exc:
         log.warning("%s: status not written back: %s", job.draft, exc.strerror or exc)
     return True
+
+
+def replace_block(
+    content_dir: Path,
+    path: Path,
+    status: Mapping[str, Any],
+    before_replace: Callable[[], None] | None = None,
+) -> bytes:
+    """Given content_dir, a draft path in it and the status fields, put the block into the
+    draft atomically (see the module docstring) and return the bytes now in the file
+    (nothing is written when they are already there; a draft whose layout cannot take a
+    block is left as it is, with a warning logged).
+
+    If the user saves between our read and our rename, their edit wins: we read again and
+    put the block onto their new text, up to RETRIES more times. Raise ConcurrentEdit when
+    every attempt met an edit, LinkRefused if the draft is a link, OutsideContentDir if its
+    folder leads out of content_dir, FileNotFoundError if it is gone, OSError otherwise.
+    """
+    folder_path = files.inside(content_dir, path.parent)
+    name = path.name
+    folder = files.open_folder_beneath(content_dir, folder_path)
+    try:
+        for _attempt in range(RETRIES + 1):
+            before, current = _read(folder, name)
+            try:
+                new = statusblock.replace(current, status)
+            except ValueError as exc:
+                # Callers treat write-back as best effort; the job store keeps the status.
+                log.warning("%s: status not written back: %s", path, exc)
+                return current
+            if new == current:
+                return current
+            try:
+                _replace(folder, name, new, before, current, before_replace=before_replace)
+            except ConcurrentEdit:
+                continue
+            return new
+    finally:
+        os.close(folder)
+    raise ConcurrentEdit(
+        f"{path} kept changing while publisher wrote its status; it will be written again "
+        "at the next change"
+    )
+
+
+def _read(folder: int, name: str) -> tuple[os.stat_result, bytes]:
+    """The draft `name` in the open `folder`, never through a link: (its stat, its bytes)."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkRefused(
+                errno.ELOOP,
+                "it is a symbolic link, and publisher never writes through one (replace the "
+                "link with the file itself)",
+            ) from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        found = os.fstat(handle.fileno())
+        if stat.S_ISDIR(found.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(0, "not a regular file")
+        return found, handle.read()
+
+
+def _replace(
+    folder: int,
+    name: str,
+    data: bytes,
+    before: os.stat_result,
+    expected: bytes,
+    *,
+    before_replace: Callable[[], None] | None,
+) -> None:
+    """Put `data` in place of `name` in `folder` atomically, if `name` is still the file
+    `before` with the bytes `expected`; else raise ConcurrentEdit (nothing written)."""
+    temp = f".{name}.{secrets.token_hex(6)}{atomicfile.TEMP_SUFFIX}"
+    fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=folder)
+    try:
+        try:
+            _write_all(fd, data)
+            _keep_owner_and_mode(fd, before)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if before_replace is not None:
+            before_replace()
+        try:
+            now, current = _read(folder, name)
+        except LinkRefused:
+            raise ConcurrentEdit(f"{name} became a link while publisher was updating it") from None
+        # A window of microseconds remains between this check and the rename; closing it
+        # would need the user's editor to take a lock, which editors do not do. A link
+        # swapped in there is replaced by our file, never written through.
+        if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino) or current != expected:
+            raise ConcurrentEdit(f"{name} changed on disk while publisher was updating it")
+        os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+    os.fsync(folder)
+
+
+def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
+    mode = stat.S_IMODE(old.st_mode)
+    if os.geteuid() == 0:
+        os.fchown(fd, old.st_uid, old.st_gid)
+    else:
+        # Keeping the group is allowed when we belong to it (the service user is in the
+        # drafts' group); the new file starts with our own group, or the folder's (setgid).
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, old.st_gid)
+        if old.st_uid != os.geteuid() and os.fstat(fd).st_gid == old.st_gid:
+            mode = group_gets_owner_rights(mode)
+    # After fchown: changing the owner may clear set-id bits, so the mode comes last.
+    os.fchmod(fd, mode)
+
+
+def group_gets_owner_rights(mode: int) -> int:
+    """Given a draft's permission bits, return them with the owner's read/write/execute also
+    given to the group (0o644 -> 0o664): what a draft's owner keeps when the service user
+    becomes its owner and the editor reaches it through the group."""
+    return mode | ((mode & 0o700) >> 3)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -7,6 +7,7 @@
                                          drafts and the queue: new jobs, states, times
     due(jobs, now, ...)                  which waiting jobs to prepare, publish or miss now
     alarms(jobs, config, now)            when the daemon should next look at each job
+    retried(state, draft, held, now)     where `publisher retry` puts a job back
 
 Nothing here reads a file or the clock; the daemon carries out what these return.
 """
@@ -21,7 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from publisher.config import Config
-from publisher.drafts import Loaded
+from publisher.drafts import Draft, Loaded
 from publisher.job import CANCELLABLE, FINAL, GAVE_UP, QUEUED, Job, State, is_final
 from publisher.planning import slots as scheduling
 
@@ -199,6 +200,27 @@ def renamed(loaded: Loaded, orphans: Mapping[str, Sequence[Job]]) -> Job | None:
 
 def _newest(job: Job) -> datetime:
     return job.created_at or datetime.min.replace(tzinfo=UTC)
+
+
+def retried(
+    state: State, draft: Draft | None, held: datetime | None, now: datetime
+) -> tuple[str, datetime | None]:
+    """Given the state of a job `publisher retry` re-queues, its draft as read now (None:
+    it cannot be read), the time the job holds and `now`, return the history note and the
+    job's new scheduled_for (None: the planner gives it one).
+
+    A failed or missed job goes out as soon as possible (RETRY_NOW). Any other (cancelled,
+    blocked) goes back to its place: a queue draft to the slot it holds, or to the next free
+    slot when that one went by; a publish_at draft to its time, or now when that went by
+    (its time cannot come back, and being missed for it would help nobody).
+    """
+    if state in GAVE_UP or (draft is not None and draft.publish_now):
+        return RETRY_NOW, now
+    if draft is not None and draft.publish_at is not None:
+        if draft.publish_at <= now:
+            return RETRY_NOW, now
+        return RETRY, draft.publish_at
+    return RETRY, held if held is not None and held > now else None
 
 
 def _apply(job: Job | None, change: Change) -> Job:

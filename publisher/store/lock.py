@@ -3,6 +3,11 @@
 `state_dir/lock` is flock'd for as long as the owner runs and holds its pid, so a second
 process is told who holds it. The kernel releases the flock when the descriptor is closed,
 or when the process dies, so a kill -9 leaves no stale lock behind.
+
+Several users (README "Running as a service"): `publisher retry`/`cancel` of a member of the
+service's group try the lock to learn whether the daemon runs, so the lock file is made
+group read-write (MODE, whatever the umask). A flock needs no write access, so a lock file
+the caller may only read is still taken, without writing the pid into it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pathlib import Path
 from publisher.errors import StateLocked
 
 LOCK_FILE = "lock"
+MODE = 0o660
+_FLAGS = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def take(state_dir: Path) -> int:
@@ -21,10 +28,11 @@ def take(state_dir: Path) -> int:
     return the descriptor (close it to release the lock).
 
     Raise StateLocked naming the holder if another process (or another store of this
-    process) has it.
+    process) has it; PermissionError if this user may not open it (not the service user nor
+    a member of its group).
     """
     path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, writable = _open(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -35,9 +43,29 @@ def take(state_dir: Path) -> int:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    if writable:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+def _open(path: Path) -> tuple[int, bool]:
+    """Open (or make) the lock file; return the descriptor and whether it is writable."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, MODE)  # what the umask took from the group
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, True
+    try:
+        return os.open(path, os.O_RDWR | _FLAGS), True
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | _FLAGS), False
 
 
 def holder(lock_path: Path) -> str:

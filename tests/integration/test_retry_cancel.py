@@ -58,12 +58,14 @@ def submit(config: Config, action: str) -> str:
         (State.FAILED, NOW - timedelta(hours=1), reconciler.RETRY_NOW, NOW),
         (State.MISSED, NOW - timedelta(days=2), reconciler.RETRY_NOW, NOW),
         (State.CANCELLED, NOW + timedelta(days=1), reconciler.RETRY, NOW + timedelta(days=1)),
-        (State.CANCELLED, NOW - timedelta(days=1), reconciler.RETRY_NOW, NOW),
+        # x.yaml is a queue draft: cancelled over its slot, it waits for the next free one
+        # (the planner's), never "now" (issue 8, fault 6)
+        (State.CANCELLED, NOW - timedelta(days=1), reconciler.RETRY, None),
         (State.BLOCKED, NOW + timedelta(hours=3), reconciler.RETRY, NOW + timedelta(hours=3)),
     ],
 )
 def test_retry_requeues_with_fresh_attempts(
-    config: Config, state: State, scheduled_for: datetime, note: str, time_after: datetime
+    config: Config, state: State, scheduled_for: datetime, note: str, time_after: datetime | None
 ) -> None:
     with_job(config, state, attempts=3, error="it broke", scheduled_for=scheduled_for)
     message = submit(config, "retry")

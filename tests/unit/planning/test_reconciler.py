@@ -194,3 +194,40 @@ def test_a_retry_after_its_time_goes_out_now(config: Config) -> None:
     plain = job.model_copy(update={"history": ()})
     [moved_back] = reconciler.plan({loaded.rel: loaded}, [plain], [], config, NOW)
     assert moved_back.fields["scheduled_for"] == past  # without the retry: its own publish_at
+
+
+SOON, PAST = NOW + timedelta(hours=2), NOW - timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("state", "extra", "held", "expected"),
+    [
+        # failed or missed: as soon as possible, whatever the draft says
+        (State.FAILED, "", PAST, (reconciler.RETRY_NOW, NOW)),
+        (State.MISSED, "", None, (reconciler.RETRY_NOW, NOW)),
+        # cancelled queue draft: its slot, or the planner's next free one (issue 8, fault 6)
+        (State.CANCELLED, "", SOON, (reconciler.RETRY, SOON)),
+        (State.CANCELLED, "", PAST, (reconciler.RETRY, None)),
+        (State.CANCELLED, "", None, (reconciler.RETRY, None)),
+        (State.BLOCKED, "", SOON, (reconciler.RETRY, SOON)),
+        # publish_at draft: its time, or now when that went by (never missed for it)
+        (State.CANCELLED, f"publish_at: {SOON.isoformat()}\n", None, (reconciler.RETRY, SOON)),
+        (State.CANCELLED, f"publish_at: {PAST.isoformat()}\n", PAST, (reconciler.RETRY_NOW, NOW)),
+        (State.CANCELLED, "publish_at: now\n", None, (reconciler.RETRY_NOW, NOW)),
+    ],
+)
+def test_retried_puts_a_job_back_in_its_place(
+    config: Config,
+    state: State,
+    extra: str,
+    held: datetime | None,
+    expected: tuple[str, datetime | None],
+) -> None:
+    draft = valid(config, extra).draft
+    assert draft is not None
+    assert reconciler.retried(state, draft, held, NOW) == expected
+
+
+def test_retried_with_an_unreadable_draft_keeps_only_a_future_time() -> None:
+    assert reconciler.retried(State.CANCELLED, None, LATER, NOW) == (reconciler.RETRY, LATER)
+    assert reconciler.retried(State.CANCELLED, None, NOW, NOW) == (reconciler.RETRY, None)
