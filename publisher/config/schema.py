@@ -177,8 +177,13 @@ class Schedule(_Model):
     misfire_grace: Duration = timedelta(hours=1)
 
 
+# Drafts published at once: a busy site (hundreds of accounts due at the same minute) needs
+# as many as accounts due together; each is a thread and an HTTP connection (README).
+MAX_CONCURRENCY = 256
+
+
 class Publishing(_Model):
-    concurrency: int = Field(2, ge=1, le=16)
+    concurrency: int = Field(2, ge=1, le=MAX_CONCURRENCY)
     attempts: int = Field(3, ge=1, le=20)
     backoff: Duration = timedelta(seconds=5)
     poll_interval: Duration = timedelta(seconds=3)

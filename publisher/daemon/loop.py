@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 
 EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
 
-STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
+# Waits are cut short at a stop (Runtime.stop_waiting); this bounds an HTTP call in flight
+# (a publish cut off is reconciled at the next start). SIGTERM is answered within 20 s.
+STOP_TIMEOUT = 15.0
 # The chores' periods, in seconds of the daemon's clock.
 ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
@@ -120,6 +122,7 @@ class Daemon:
             clock=clock,
             started_at=clock(),
             on_stale=self._paths_changed,
+            wake=self.wake,
         )
         self.watcher = self._new_watcher(config.content_dir)
         self.chores = Chores(clock)
@@ -234,6 +237,7 @@ class Daemon:
         everything."""
         self.notifier.stopping()
         self._stop.set()
+        self.rt.stop_waiting()  # a poll, a backoff or a settle wait ends now
         log.info("stopping: no new work; waiting for publishes in flight")
         self.watcher.stop()
         self.alarms.stop()
@@ -343,7 +347,7 @@ class Daemon:
         the workers, for accounts that are not blocked and have no publish running (a
         refresh ends the old token; `dispatcher` starts no publish while it runs)."""
         now = self.clock()
-        busy = self.workers.accounts("publish", "reconcile", "prepare")
+        busy = self.workers.accounts("publish", "reconcile", "prepare", "aside")
         for account in self.config.accounts:
             if account in self.blocked or account in busy:
                 continue

@@ -43,7 +43,7 @@ from publisher.errors import (
     Transient,
 )
 from publisher.instagram import client as graph
-from publisher.job import FINAL, QUEUED, Container, Job, State
+from publisher.job import FINAL, QUEUED, Container, Doubt, Job, State
 from publisher.publishing import comments, containers, decisions, failpoints, quota
 from publisher.publishing import reconcile as reconciliation
 from publisher.publishing.progress import Progress, noop
@@ -145,9 +145,15 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
         if draft is not None:
             _write_back(rt, job, draft)
         raise
-    job = comments.first(rt, job.id, progress)
-    if draft is not None:
-        _write_back(rt, job, draft, final=True)
+    # The post is out (or nothing more will happen now): what is left is not the account's
+    # publishing, so its next draft may go meanwhile (a busy minute: the slot is for
+    # media_publish, the permalink and the first comment can follow).
+    with rt.aside(job.id):
+        if job.state is State.PUBLISHED and job.permalink is None:
+            job = _finish_published(rt, rt.client(job.account, job.id), job.id, progress)
+        job = comments.first(rt, job.id, progress)
+        if draft is not None:
+            _write_back(rt, job, draft, final=True)
     return job
 
 
@@ -158,9 +164,12 @@ def _flow(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) -> 
     while True:
         job = rt.job(job_id)
         if job.publish_requested_at is not None and job.media_id is None:
+            doubt = job.publish_doubt
             settled = reconciliation.settle(rt, job, progress)
             if settled is not None:
                 return settled
+            if ambiguous is None and doubt is not None:  # recorded by an earlier run
+                ambiguous = Ambiguous(doubt.reason or "no clear answer", step="publish")
             if ambiguous is not None and job.attempts >= rt.config.publishing.attempts:
                 raise ambiguous  # nothing went out, and no attempt is left
         if draft is None:
@@ -196,7 +205,7 @@ def _attempt(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Job:
 
     containers.with_one_rebuild(rt, job_id, progress, containers_then_publish)
     failpoints.hit("after_media_id")
-    return _finish_published(rt, client, job_id, progress)
+    return rt.job(job_id)  # the permalink is read by `_run`, off the account's slot
 
 
 def _publish_request(
@@ -212,7 +221,13 @@ def _publish_request(
     progress(f"publishing container {container.id}…")
     try:
         media_id = client.publish(container.id)
-    except (Ambiguous, Permanent, RateLimited):
+    except Ambiguous as exc:
+        # In doubt: say which kind (durably, before anything else), so that this run and
+        # any later one (after a restart) wait as long as that kind needs before checking.
+        doubt = Doubt(kind=decisions.doubt_kind(exc), at=rt.clock(), reason=exc.message)
+        rt.store.update(job_id, publish_doubt=doubt)
+        raise
+    except (Permanent, RateLimited):
         raise
     except ApiError as exc:
         rt.store.transition(
@@ -220,6 +235,7 @@ def _publish_request(
             State.PUBLISHING,
             f"media_publish refused, nothing published: {exc.describe()}",
             publish_requested_at=None,
+            publish_doubt=None,
         )
         if isinstance(exc, RebuildContainer):
             containers.set_status(rt, job_id, container.id, None, dead=True)
@@ -289,11 +305,12 @@ def complete(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progres
     if job.state is not State.PUBLISHED or not rt.claim(job_id):
         return job
     try:
-        if job.permalink is None:
-            job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
-        job = comments.first(rt, job_id, progress)
-        if draft is not None:
-            _write_back(rt, job, draft, final=True)
+        with rt.aside(job_id):
+            if job.permalink is None:
+                job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
+            job = comments.first(rt, job_id, progress)
+            if draft is not None:
+                _write_back(rt, job, draft, final=True)
         return job
     finally:
         rt.release(job_id)

@@ -9,7 +9,12 @@ Besides the wiring it keeps the bits of in-process state the publish flow shares
 threads: which jobs this process is working on right now (`claim`/`release`: with the store
 lock, a job in state `publishing` that nobody here claims was left by a dead process), a
 short cache of each account's publishing quota, and each account's call pacing
-(`instagram.usage.Pacer`: every client of an account slows down together). It also gives the
+(`instagram.usage.Pacer`: every client of an account slows down together). Its `sleep` is
+the one every wait of the flow goes through (polls, backoff, pacing, the settle wait of a
+doubtful publish): `stop_waiting()` (the daemon stopping) cuts every wait short with
+`Stopping`, and `aside(job_id)` tells the daemon a job's worker does not need its
+account's publish slot for a while (it waits for a doubtful publish to settle, or finishes a
+post that is out), so the account's other drafts need not wait for it. It also gives the
 flow's steps three shortcuts: `job` (the stored job), `transition` (a state change that
 always applies) and `local` (a moment in the configured time zone, for sentences).
 """
@@ -20,7 +25,9 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +55,16 @@ SANDBOX_STATE = "sandbox.json"
 # figure, so within this window only other apps' posts go unseen.
 NOTIFY_CLOSE_TIMEOUT = 5.0  # seconds; well below systemd's TimeoutStopSec
 QUOTA_TTL = timedelta(seconds=60)
+# HTTP connections kept open for reuse: one per worker that may be calling at once (the
+# daemon runs `publishing.concurrency` publishes plus its prepares); httpx's default of 20
+# would make a busy minute open and close connections for most calls.
+KEEPALIVE_MARGIN = 32
+
+
+class Stopping(BaseException):
+    """The process is stopping: a wait of the publish flow was cut short. A BaseException,
+    so that nothing records it as the job's failure: the job is left as a kill -9 would
+    leave it, and the next start takes it over (`daemon.interrupted`)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,9 @@ class Runtime:
         self.http = http
         self.media = media
         self.clock = clock
-        self.sleep = sleep
+        self._sleep = sleep
+        self._stopping = threading.Event()
+        self._on_aside: Callable[[str, bool], None] | None = None
         self.retry_wait = retry_wait
         self.sandbox = sandbox
         self.sandbox_url = sandbox_url
@@ -142,7 +161,7 @@ class Runtime:
         sandbox: SandboxServer | None = None
         media: mediahost.MediaHost | None = None
         owns_http = http is None
-        client = http if http is not None else session.make_http()
+        client = http if http is not None else session.make_http(limits=http_limits(config))
         try:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
@@ -297,6 +316,43 @@ class Runtime:
         """`moment` in the configured time zone, to the second: for sentences people read."""
         return moment.astimezone(self.config.tz).isoformat(timespec="seconds")
 
+    # --- waiting ----------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` with the injected sleep (the real one wakes at `stop_waiting()`).
+        Raise Stopping if the process is stopping, before or after the wait."""
+        if self._stopping.is_set():
+            raise Stopping
+        if self._sleep is system_sleep:
+            self._stopping.wait(max(seconds, 0.0))
+        else:
+            self._sleep(seconds)
+        if self._stopping.is_set():
+            raise Stopping
+
+    def stop_waiting(self) -> None:
+        """The process is stopping: every wait now and from now on raises Stopping."""
+        self._stopping.set()
+
+    def watch_aside(self, hook: Callable[[str, bool], None] | None) -> None:
+        """Call `hook(job_id, True)` when a job's worker stops needing its account's publish
+        slot, `hook(job_id, False)` when it needs it again (the daemon's workers)."""
+        self._on_aside = hook
+
+    @contextmanager
+    def aside(self, job_id: str) -> Iterator[None]:
+        """Within the block the worker of `job_id` does not need its account's publish slot:
+        it waits for a doubtful publish to settle (never publishing meanwhile), or finishes a
+        post that is out (permalink, first comment, status block). See `watch_aside`."""
+        hook = self._on_aside
+        if hook is not None:
+            hook(job_id, True)
+        try:
+            yield
+        finally:
+            if hook is not None:
+                hook(job_id, False)
+
     # --- in-process state shared by the publish flow --------------------------------------
 
     def claim(self, job_id: str) -> bool:
@@ -335,6 +391,15 @@ class Runtime:
                 quota = cached.quota
                 used = graph.Quota(quota.used + 1, quota.total, quota.duration_s)
                 self._quota[account] = _Cached(cached.at, used)
+
+
+def http_limits(config: Config) -> httpx.Limits:
+    """The shared HTTP client's pool: no cap on connections (the workers bound how many
+    calls run at once), and enough kept alive for every worker of a busy minute."""
+    return httpx.Limits(
+        max_connections=None,
+        max_keepalive_connections=config.publishing.concurrency + KEEPALIVE_MARGIN,
+    )
 
 
 def lock_content(content_dir: Path) -> int | None:
