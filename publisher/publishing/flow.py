@@ -65,9 +65,10 @@ def publish(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop
     if job is None:
         return rt.job(job_id)
     try:
-        return _run(rt, job, draft, progress)
+        _run(rt, job, draft, progress)
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def reconcile(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progress = noop) -> Job:
@@ -83,9 +84,10 @@ def reconcile(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progre
     if claimed is None:
         return rt.job(job_id)
     try:
-        return _run(rt, claimed, draft, progress)
+        _run(rt, claimed, draft, progress)
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) -> Job | None:
@@ -216,7 +218,8 @@ def _publish_request(
     throttling one, which may hide a post that went out anyway (code 4, postiz #1681): a
     later retry checks the container first. Ambiguous propagates with the request still
     recorded."""
-    rt.store.update(job_id, publish_requested_at=rt.clock())
+    with rt.recording(job_id):  # with the calls so far: one write at the slot, not several
+        rt.store.update(job_id, publish_requested_at=rt.clock())
     failpoints.hit("after_publish_request")
     progress(f"publishing container {container.id}…")
     try:
@@ -225,7 +228,8 @@ def _publish_request(
         # In doubt: say which kind (durably, before anything else), so that this run and
         # any later one (after a restart) wait as long as that kind needs before checking.
         doubt = Doubt(kind=decisions.doubt_kind(exc), at=rt.clock(), reason=exc.message)
-        rt.store.update(job_id, publish_doubt=doubt)
+        with rt.recording(job_id):
+            rt.store.update(job_id, publish_doubt=doubt)
         raise
     except (Permanent, RateLimited):
         raise
@@ -241,16 +245,17 @@ def _publish_request(
             containers.set_status(rt, job_id, container.id, None, dead=True)
         raise
     failpoints.hit("after_publish")
-    rt.transition(
-        job_id,
-        State.PUBLISHED,
-        f"media {media_id}",
-        media_id=media_id,
-        published_at=rt.clock(),
-        error=None,
-        next_attempt_at=None,
-    )
-    containers.set_status(rt, job_id, container.id, "PUBLISHED")
+    with rt.recording(job_id):  # the media id, the call and the container's status: one write
+        rt.transition(
+            job_id,
+            State.PUBLISHED,
+            f"media {media_id}",
+            media_id=media_id,
+            published_at=rt.clock(),
+            error=None,
+            next_attempt_at=None,
+        )
+        containers.set_status(rt, job_id, container.id, "PUBLISHED")
     rt.count_published(rt.job(job_id).account)
     progress(f"published: media {media_id}")
 
@@ -273,7 +278,8 @@ def _finish_published(rt: Runtime, client: graph.Client, job_id: str, progress: 
     if not isinstance(permalink, str) or not permalink:
         return job
     progress(f"permalink {permalink}")
-    return rt.store.update(job_id, permalink=permalink)
+    with rt.recording(job_id):
+        return rt.store.update(job_id, permalink=permalink)
 
 
 def _failed_attempt(rt: Runtime, job_id: str, exc: ApiError, progress: Progress) -> Job:
@@ -311,9 +317,9 @@ def complete(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progres
             job = comments.first(rt, job_id, progress)
             if draft is not None:
                 _write_back(rt, job, draft, final=True)
-        return job
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def _write_back(rt: Runtime, job: Job, draft: Draft, *, final: bool = False) -> None:

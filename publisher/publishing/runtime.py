@@ -39,14 +39,14 @@ from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
-from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError
+from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError, StoreError
 from publisher.hosting import convert, mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
 from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
 from publisher.sandbox.server import SandboxServer
-from publisher.store.jobstore import JobStore
+from publisher.store.jobstore import MAX_CALLS, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,10 @@ class Runtime:
         self._content_lock: int | None = None
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
+        # API calls made for a job and not yet in the store: written with the job's next
+        # change (`recording`), or when the job is released; a crash may lose the record
+        # of the last few calls, never a fact the flow relies on
+        self._calls: dict[str, list[ApiCall]] = {}
         self._quota: dict[str, _Cached] = {}
         self._pacers: dict[str, usage.Pacer] = {}
         _register_tokens(config)
@@ -201,10 +205,10 @@ class Runtime:
         spec = config.accounts[account]
         on_call = None
         if job_id is not None:
-            store = self.store
 
             def on_call(call: ApiCall) -> None:
-                store.record_call(job_id, call)
+                with self._lock:
+                    self._calls.setdefault(job_id, []).append(call)
 
         return graph.Client(
             http=self.http,
@@ -308,9 +312,32 @@ class Runtime:
     def transition(self, job_id: str, state: State, note: str, **changes: Any) -> Job:
         """Move the job to `state` whatever its state now (no `expect`, so always applied),
         recording `note` and the field `changes`; return the job as stored."""
-        job = self.store.transition(job_id, state, note, **changes)
+        with self.recording(job_id):
+            job = self.store.transition(job_id, state, note, **changes)
         assert job is not None  # no `expect`: always applied
         return job
+
+    @contextmanager
+    def recording(self, job_id: str) -> Iterator[None]:
+        """Make the store changes of the block, and the record of the API calls made for
+        the job since its last write, in one write of jobs.json (durable when the block
+        ends). At the slot each write counts: the store writes one at a time. Raise
+        StoreError if the write fails (the calls stay to be written later)."""
+        with self._lock:
+            calls = self._calls.pop(job_id, [])
+        try:
+            with self.store.batch():
+                try:
+                    for call in calls:
+                        self.store.record_call(job_id, call)
+                except KeyError:  # the job is gone (forgotten): nothing to record on
+                    pass
+                yield
+        except StoreError:
+            with self._lock:
+                later = self._calls.get(job_id, [])
+                self._calls[job_id] = (calls + later)[-MAX_CALLS:]
+            raise
 
     def local(self, moment: datetime) -> str:
         """`moment` in the configured time zone, to the second: for sentences people read."""
@@ -364,8 +391,17 @@ class Runtime:
             return True
 
     def release(self, job_id: str) -> None:
+        """The job is no longer worked on here; the API calls not yet recorded are written
+        (a store that cannot be written keeps them for later: logged, never raised)."""
         with self._lock:
             self._claimed.discard(job_id)
+            pending = bool(self._calls.get(job_id))
+        if pending:
+            try:
+                with self.recording(job_id):
+                    pass
+            except (StoreError, OSError) as exc:
+                log.warning("job %s: its API calls are not recorded yet: %s", job_id, exc)
 
     def is_claimed(self, job_id: str) -> bool:
         with self._lock:
