@@ -263,10 +263,26 @@ def bench_busy(
             "media_id_recorded_late": spread([published_late(job) for job in published]),
             "posts": sum(counts.values()),
             "captions_posted_twice": sum(1 for n in counts.values() if n > 1),
+            "more_than_one_attempt": sum(1 for job in published if job.attempts > 1),
+            "slowest": describe(max(published, key=published_late)),
         }
     finally:
         daemon.stop()
         sandbox.stop()
+
+
+def describe(job: Job) -> dict[str, Any]:
+    """What happened to a job, for reading a figure: its history and its calls' outcomes."""
+    assert job.scheduled_for is not None
+    return {
+        "draft": job.draft,
+        "attempts": job.attempts,
+        "history": [
+            f"{(e.at - job.scheduled_for).total_seconds():+.1f}s {e.state} {e.note}"[:120]
+            for e in job.history[-6:]
+        ],
+        "call_errors": [c.error for c in job.api_calls if c.error][-5:],
+    }
 
 
 def main() -> None:

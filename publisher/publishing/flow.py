@@ -108,7 +108,10 @@ def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) ->
             first_comment=draft.first_comment,
         )
     note = "claimed again after an interrupted run" if job.state is State.PUBLISHING else ""
-    claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes)
+    claimed = rt.durably(
+        job_id,
+        lambda: rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes),
+    )
     if claimed is None:
         rt.release(job_id)
         return None
@@ -150,7 +153,7 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
     # The post is out (or nothing more will happen now): what is left is not the account's
     # publishing, so its next draft may go meanwhile (a busy minute: the slot is for
     # media_publish, the permalink and the first comment can follow).
-    with rt.aside(job.id):
+    with rt.aside(job.id, back=False):
         if job.state is State.PUBLISHED and job.permalink is None:
             job = _finish_published(rt, rt.client(job.account, job.id), job.id, progress)
         job = comments.first(rt, job.id, progress)
@@ -198,7 +201,8 @@ def _attempt(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Job:
     job = rt.job(job_id)
     client = rt.client(job.account, job_id)
     quota.check(rt, job, client)
-    job = rt.store.update(job_id, attempts=job.attempts + 1)
+    attempts = job.attempts + 1
+    job = rt.durably(job_id, lambda: rt.store.update(job_id, attempts=attempts))
 
     def containers_then_publish() -> Container:
         container = containers.ready(rt, job_id, draft, progress)
@@ -218,8 +222,8 @@ def _publish_request(
     throttling one, which may hide a post that went out anyway (code 4, postiz #1681): a
     later retry checks the container first. Ambiguous propagates with the request still
     recorded."""
-    with rt.recording(job_id):  # with the calls so far: one write at the slot, not several
-        rt.store.update(job_id, publish_requested_at=rt.clock())
+    # durable before the call; shared with the other workers' writes of this moment
+    rt.durably(job_id, lambda: rt.store.update(job_id, publish_requested_at=rt.clock()))
     failpoints.hit("after_publish_request")
     progress(f"publishing container {container.id}…")
     try:
@@ -228,8 +232,7 @@ def _publish_request(
         # In doubt: say which kind (durably, before anything else), so that this run and
         # any later one (after a restart) wait as long as that kind needs before checking.
         doubt = Doubt(kind=decisions.doubt_kind(exc), at=rt.clock(), reason=exc.message)
-        with rt.recording(job_id):
-            rt.store.update(job_id, publish_doubt=doubt)
+        rt.durably(job_id, lambda: rt.store.update(job_id, publish_doubt=doubt))
         raise
     except (Permanent, RateLimited):
         raise
@@ -245,8 +248,9 @@ def _publish_request(
             containers.set_status(rt, job_id, container.id, None, dead=True)
         raise
     failpoints.hit("after_publish")
-    with rt.recording(job_id):  # the media id, the call and the container's status: one write
-        rt.transition(
+
+    def published() -> None:  # the media id, the call and the container's status: one write
+        rt.store.transition(
             job_id,
             State.PUBLISHED,
             f"media {media_id}",
@@ -256,6 +260,8 @@ def _publish_request(
             next_attempt_at=None,
         )
         containers.set_status(rt, job_id, container.id, "PUBLISHED")
+
+    rt.durably(job_id, published)
     rt.count_published(rt.job(job_id).account)
     progress(f"published: media {media_id}")
 
@@ -278,8 +284,7 @@ def _finish_published(rt: Runtime, client: graph.Client, job_id: str, progress: 
     if not isinstance(permalink, str) or not permalink:
         return job
     progress(f"permalink {permalink}")
-    with rt.recording(job_id):
-        return rt.store.update(job_id, permalink=permalink)
+    return rt.durably(job_id, lambda: rt.store.update(job_id, permalink=permalink))
 
 
 def _failed_attempt(rt: Runtime, job_id: str, exc: ApiError, progress: Progress) -> Job:
@@ -311,7 +316,7 @@ def complete(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progres
     if job.state is not State.PUBLISHED or not rt.claim(job_id):
         return job
     try:
-        with rt.aside(job_id):
+        with rt.aside(job_id, back=False):
             if job.permalink is None:
                 job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
             job = comments.first(rt, job_id, progress)

@@ -21,7 +21,6 @@ always applies) and `local` (a moment in the configured time zone, for sentences
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -31,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,16 +38,20 @@ from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
-from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError, StoreError
+from publisher.errors import ConfigError, Problem, PublisherError, StoreError
 from publisher.hosting import convert, mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
 from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
+from publisher.publishing.contentlock import lock_content, unlock_content
+from publisher.publishing.groupcommit import GroupCommit
 from publisher.sandbox.server import SandboxServer
 from publisher.store.jobstore import MAX_CALLS, JobStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SANDBOX_STATE = "sandbox.json"
 # How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
@@ -133,6 +136,7 @@ class Runtime:
         # change (`recording`), or when the job is released; a crash may lose the record
         # of the last few calls, never a fact the flow relies on
         self._calls: dict[str, list[ApiCall]] = {}
+        self._commits = GroupCommit(store)
         self._quota: dict[str, _Cached] = {}
         self._pacers: dict[str, usage.Pacer] = {}
         _register_tokens(config)
@@ -312,27 +316,30 @@ class Runtime:
     def transition(self, job_id: str, state: State, note: str, **changes: Any) -> Job:
         """Move the job to `state` whatever its state now (no `expect`, so always applied),
         recording `note` and the field `changes`; return the job as stored."""
-        with self.recording(job_id):
-            job = self.store.transition(job_id, state, note, **changes)
+        job = self.durably(job_id, lambda: self.store.transition(job_id, state, note, **changes))
         assert job is not None  # no `expect`: always applied
         return job
 
-    @contextmanager
-    def recording(self, job_id: str) -> Iterator[None]:
-        """Make the store changes of the block, and the record of the API calls made for
-        the job since its last write, in one write of jobs.json (durable when the block
-        ends). At the slot each write counts: the store writes one at a time. Raise
-        StoreError if the write fails (the calls stay to be written later)."""
+    def durably(self, job_id: str, change: Callable[[], T]) -> T:
+        """Run `change()` (store changes, no HTTP, no wait) and return its result once it is
+        durable, with the record of the API calls made for the job since its last write, in
+        one write of jobs.json shared with the other workers writing at the same moment
+        (`groupcommit`): at a busy slot the store's one-at-a-time writes set the pace. Raise
+        what `change` raises, or StoreError if the write fails (the calls stay to be
+        written later)."""
         with self._lock:
             calls = self._calls.pop(job_id, [])
+
+        def with_calls() -> T:
+            try:
+                for call in calls:
+                    self.store.record_call(job_id, call)
+            except KeyError:  # the job is gone (forgotten): nothing to record on
+                pass
+            return change()
+
         try:
-            with self.store.batch():
-                try:
-                    for call in calls:
-                        self.store.record_call(job_id, call)
-                except KeyError:  # the job is gone (forgotten): nothing to record on
-                    pass
-                yield
+            return self._commits.run(with_calls)
         except StoreError:
             with self._lock:
                 later = self._calls.get(job_id, [])
@@ -367,17 +374,18 @@ class Runtime:
         self._on_aside = hook
 
     @contextmanager
-    def aside(self, job_id: str) -> Iterator[None]:
+    def aside(self, job_id: str, *, back: bool = True) -> Iterator[None]:
         """Within the block the worker of `job_id` does not need its account's publish slot:
         it waits for a doubtful publish to settle (never publishing meanwhile), or finishes a
-        post that is out (permalink, first comment, status block). See `watch_aside`."""
+        post that is out (permalink, first comment, status block: `back=False`, it never
+        needs the slot again in this task). See `watch_aside`."""
         hook = self._on_aside
         if hook is not None:
             hook(job_id, True)
         try:
             yield
         finally:
-            if hook is not None:
+            if hook is not None and back:
                 hook(job_id, False)
 
     # --- in-process state shared by the publish flow --------------------------------------
@@ -398,8 +406,7 @@ class Runtime:
             pending = bool(self._calls.get(job_id))
         if pending:
             try:
-                with self.recording(job_id):
-                    pass
+                self.durably(job_id, lambda: None)
             except (StoreError, OSError) as exc:
                 log.warning("job %s: its API calls are not recorded yet: %s", job_id, exc)
 
@@ -436,32 +443,6 @@ def http_limits(config: Config) -> httpx.Limits:
         max_connections=None,
         max_keepalive_connections=config.publishing.concurrency + KEEPALIVE_MARGIN,
     )
-
-
-def lock_content(content_dir: Path) -> int | None:
-    """Take an exclusive flock on the content_dir folder itself and return its descriptor
-    (None when the folder does not exist yet). One publishing process per content_dir,
-    whatever its state_dir: two state dirs over one folder would each post its drafts.
-    Raise ContentLocked if another process holds it. Nothing is written into the folder."""
-    try:
-        fd = os.open(content_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ContentLocked(
-            f"{content_dir} is being published by another publisher process (a daemon or "
-            "`publisher publish`) with another state_dir; use one state_dir per content_dir "
-            "and stop the other process first"
-        ) from None
-    return fd
-
-
-def unlock_content(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _start_media(media: mediahost.MediaHost, config: Config) -> None:
