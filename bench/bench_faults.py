@@ -125,15 +125,18 @@ def finished(site: Site, count: int) -> bool:
 # --- the transient storm ---------------------------------------------------------------------
 
 
-def bench_storm(root: Path, drafts: int, accounts: int, rate: float) -> dict[str, Any]:
+def bench_storm(
+    root: Path, drafts: int, accounts: int, rate: float, attempts: int
+) -> dict[str, Any]:
     sandbox = MemorySandbox()
     sandbox.faults(processing_polls=0, transient_5xx_rate=rate)
     site = Site(
         root / "site",
         accounts_on(sandbox, accounts),
         # a storm costs attempts: each media_publish answered 500 is one (the container is
-        # read, FINISHED, and published again); 10 leaves 0.3^10 to chance
-        publishing={"concurrency": accounts, "attempts": 10},
+        # read, FINISHED, and published again); 10 leaves 0.3^10 to chance, the default 3
+        # about 3 % of the drafts
+        publishing={"concurrency": accounts, "attempts": attempts},
     )
     daemon = site.start()
     daemon.ready()
@@ -158,6 +161,7 @@ def bench_storm(root: Path, drafts: int, accounts: int, rate: float) -> dict[str
             "drafts": drafts,
             "accounts": accounts,
             "transient_5xx_rate": rate,
+            "attempts": attempts,
             "states": dict(states),
             "late_published": spread(late),
             "within_5_min": sum(1 for value in late if value <= 300),
@@ -289,6 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller figures")
     parser.add_argument("--only", default="storm,sigterm,busy", help="comma-separated list")
+    parser.add_argument("--attempts", type=int, default=10, help="storm: publishing.attempts")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     print(f"# {platform.node()} {os.cpu_count()} cpus, Python {platform.python_version()}")
@@ -296,7 +301,8 @@ def main() -> None:
         root = Path(temp)
         if "storm" in wanted:
             drafts, accounts = (30, 3) if args.quick else (100, 5)
-            print("storm", json.dumps(bench_storm(root / "storm", drafts, accounts, 0.3)))
+            figures = bench_storm(root / "storm", drafts, accounts, 0.3, args.attempts)
+            print("storm", json.dumps(figures))
         if "sigterm" in wanted:
             print("sigterm", json.dumps(bench_sigterm(root / "sigterm")))
         if "busy" in wanted:
