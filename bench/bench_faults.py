@@ -5,6 +5,8 @@ a storm of transient errors, a stop during a reconcile wait, and the busy minute
               100 drafts on 5 accounts due within one minute: lateness of each post
               (media_id recorded - slot), posts per caption in the sandbox (goal: all live
               within 5 min of their slot, each exactly once)
+    crash     30 drafts on 3 accounts a second apart, the first answers lost, the daemon
+              killed (-9) during the settle wait and started again: lateness, none twice
     sigterm   a media_publish whose answer is lost (the connection dropped, so the settle
               wait is the long one, 60 s): seconds from SIGTERM to the process's exit (goal
               < 20 s), then a restart: the draft is settled and posted once
@@ -17,7 +19,7 @@ The slots are a little in the future on the real clock (the daemon has no shifte
 the sandbox runs in its own process (`python -m publisher.sandbox.server`) and fetches the
 media from the daemon's media server, as Instagram would.
 
-Run: .venv/bin/python bench/bench_faults.py [--quick] [--only storm,sigterm,busy]
+Run: .venv/bin/python bench/bench_faults.py [--quick] [--only storm,sigterm,crash,busy]
 """
 
 from __future__ import annotations
@@ -215,6 +217,63 @@ def bench_sigterm(root: Path) -> dict[str, Any]:
         sandbox.stop()
 
 
+# --- kill -9 during a reconcile wait ------------------------------------------------------
+
+
+def bench_crash(root: Path, drafts: int, accounts: int) -> dict[str, Any]:
+    """`drafts` on `accounts`, a slot a second apart; the first media_publish answers are
+    lost (posted, connection dropped), the daemon is killed (-9) 2 s into the settle wait and
+    started again at once: how late the drafts go out, and none twice."""
+    sandbox = MemorySandbox()
+    sandbox.faults(processing_polls=0, lose_publish_responses=accounts, lose_publish_with="drop")
+    site = Site(root / "site", accounts_on(sandbox, accounts), publishing={"concurrency": 4})
+    daemon = site.start()
+    daemon.ready()
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+        batch = [
+            (
+                f"c{index:03}.yaml",
+                f"crash {index}",
+                start + timedelta(seconds=index),
+                f"a{index % accounts}",
+            )
+            for index in range(drafts)
+        ]
+        drop_drafts(site, batch)
+
+        def in_doubt() -> bool:
+            return any(job.publish_doubt is not None for job in site.jobs())
+
+        wait_for(in_doubt, 120, "a doubtful publish")
+        time.sleep(2)
+        daemon.process.kill()
+        daemon.process.wait()
+        killed = (datetime.now(UTC) - start).total_seconds()
+        daemon = site.start()
+        ready_s = daemon.ready()
+        wait_for(lambda: finished(site, drafts), 600, "every draft finished")
+        jobs = site.jobs()
+        published = [job for job in jobs if job.state is State.PUBLISHED]
+        counts = posts_per_caption(sandbox)
+        late = [published_late(job) for job in published]
+        return {
+            "drafts": drafts,
+            "accounts": accounts,
+            "states": dict(collections.Counter(job.state.value for job in jobs)),
+            "late_published": spread(late),
+            "later_than_30_s": sum(1 for value in late if value > 30),
+            "killed_after_first_slot_s": round(killed, 1),
+            "restart_to_ready_s": round(ready_s, 1),
+            "media_publish_sent_late": spread([publish_call_late(job) for job in published]),
+            "posts": sum(counts.values()),
+            "captions_posted_twice": sum(1 for n in counts.values() if n > 1),
+        }
+    finally:
+        daemon.stop()
+        sandbox.stop()
+
+
 # --- the busy minute -------------------------------------------------------------------------
 
 
@@ -292,7 +351,7 @@ def describe(job: Job) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller figures")
-    parser.add_argument("--only", default="storm,sigterm,busy", help="comma-separated list")
+    parser.add_argument("--only", default="storm,sigterm,crash,busy", help="comma-separated list")
     parser.add_argument("--attempts", type=int, default=10, help="storm: publishing.attempts")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -305,6 +364,8 @@ def main() -> None:
             print("storm", json.dumps(figures))
         if "sigterm" in wanted:
             print("sigterm", json.dumps(bench_sigterm(root / "sigterm")))
+        if "crash" in wanted:
+            print("crash", json.dumps(bench_crash(root / "crash", 30, 3)))
         if "busy" in wanted:
             accounts, lead = (40, 60.0) if args.quick else (200, 120.0)
             print("busy", json.dumps(bench_busy(root / "busy", accounts, 5, 0.150, lead)))
