@@ -106,6 +106,19 @@ class ApiCall(_Record):
     usage: dict[str, Any] | None = None  # X-App-Usage / X-Business-Use-Case-Usage, parsed
 
 
+class Doubt(_Record):
+    """Why a media_publish is in doubt, recorded with the decision to reconcile it: `kind`
+    is "answered" (Meta answered, with an error that does not prove a refusal: the request
+    is over) or "no_answer" (a timeout, a dropped connection: Meta may still be at it);
+    `at` when it was recorded, `reason` the error in words (no token), `checks` how many
+    times the container could not be read since."""
+
+    kind: str
+    at: AwareDatetime
+    reason: str = ""
+    checks: int = 0
+
+
 class Event(_Record):
     at: AwareDatetime
     state: str
@@ -134,6 +147,7 @@ class Job(BaseModel):
     caption_hash: str | None = None
     next_attempt_at: AwareDatetime | None = None
     publish_requested_at: AwareDatetime | None = None
+    publish_doubt: Doubt | None = None  # why a publish_requested_at without media_id is in doubt
     first_comment: str | None = None
     comment_requested_at: AwareDatetime | None = None
     comment_id: str | None = None

@@ -209,14 +209,20 @@ class Schedule(_Model):
     )
 
 
+# Drafts published at once: a busy site (hundreds of accounts due at the same minute) needs
+# as many as accounts due together; each is a thread and an HTTP connection (README).
+MAX_CONCURRENCY = 256
+
+
 class Publishing(_Model):
     """How drafts are published: concurrency, attempts, waits."""
 
     concurrency: int = Field(
         2,
         ge=1,
-        le=16,
-        description="drafts published at once (never two at once for one account)",
+        le=MAX_CONCURRENCY,
+        description="drafts published at once (never two at once for one account); up to "
+        "256 for a site with many accounts due at the same minute",
         examples=[2],
     )
     attempts: int = Field(

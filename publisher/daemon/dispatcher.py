@@ -37,7 +37,9 @@ from publisher.publishing.runtime import Runtime
 log = logging.getLogger(__name__)
 
 IDLE_CHECK = timedelta(hours=1)  # look at the jobs at least this often with nothing due
-PREPARES = 8  # drafts whose containers are prepared at once, all accounts together
+# Drafts whose containers are prepared at once, all accounts together: this many, or
+# publishing.concurrency when higher (a site that publishes 200 at once prepares as many).
+PREPARES = 8
 ON_TIME = timedelta(seconds=1)
 # A post later than this says so in its status (a few seconds behind another post of the
 # same account is not worth a sentence; the log still says it).
@@ -61,10 +63,15 @@ class Dispatcher:
         clock: Clock,
         started_at: datetime,
         on_stale: Callable[[set[Path]], None],
+        wake: Callable[[str], None] | None = None,
     ) -> None:
         self.rt = runtime
         self.drafts_to_jobs = drafts_to_jobs
         self.workers = workers
+        self._wake = wake
+        # a publish that waits to reconcile, or finishes a post that is out, lets its
+        # account's next draft go (workers: "aside")
+        runtime.watch_aside(self._aside)
         self.alarms = alarms
         self.clock = clock
         self.started_at = started_at
@@ -110,7 +117,8 @@ class Dispatcher:
                 busy_accounts=self.workers.accounts("publish", "reconcile", "token"),
                 prepared={job.id for job in jobs if self._prepared.get(job.id) == _key(job)},
                 capacity=self.config.publishing.concurrency - running,
-                prepare_capacity=PREPARES - self.workers.count("prepare"),
+                prepare_capacity=max(PREPARES, self.config.publishing.concurrency)
+                - self.workers.count("prepare"),
             )
             by_id = {job.id: job for job in jobs}
             for item in work:
@@ -123,6 +131,15 @@ class Dispatcher:
         self.next_check = min(upcoming, default=now + IDLE_CHECK)
         if self._recheck:
             self.next_check = min(self.next_check, now + RECHECK)
+
+    def _aside(self, job_id: str, aside: bool) -> None:
+        """From a worker: its job steps aside (or comes back). Its account may take its next
+        draft now: look again at once."""
+        self.workers.aside(job_id, aside)
+        if aside:
+            self.dirty = True
+            if self._wake is not None:
+                self._wake("a publish stepped aside")
 
     def _start(self, work: due.Work, job: Job, now: datetime) -> None:
         if work.action == "miss":

@@ -58,7 +58,9 @@ log = logging.getLogger(__name__)
 
 EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
 
-STOP_TIMEOUT = 60.0  # below systemd's TimeoutStopSec=90
+# Waits are cut short at a stop (Runtime.stop_waiting); this bounds an HTTP call in flight
+# (a publish cut off is reconciled at the next start). SIGTERM is answered within 20 s.
+STOP_TIMEOUT = 15.0
 # The chores' periods, in seconds of the daemon's clock.
 ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
@@ -127,6 +129,7 @@ class Daemon:
             clock=clock,
             started_at=clock(),
             on_stale=self._paths_changed,
+            wake=self.wake,
         )
         self.watcher = self._new_watcher(config.content_dir)
         # plan_file and metrics.listen hear of every job change through the runtime
@@ -259,6 +262,7 @@ class Daemon:
         everything."""
         self.notifier.stopping()
         self._stop.set()
+        self.rt.stop_waiting()  # a poll, a backoff or a settle wait ends now
         log.info("stopping: no new work; waiting for publishes in flight")
         self.watcher.stop()
         self.alarms.stop()
@@ -379,7 +383,7 @@ class Daemon:
         the workers, for accounts that are not blocked and have no publish running (a
         refresh ends the old token; `dispatcher` starts no publish while it runs)."""
         now = self.clock()
-        busy = self.workers.accounts("publish", "reconcile", "prepare")
+        busy = self.workers.accounts("publish", "reconcile", "prepare", "aside")
         for account in self.config.accounts:
             if account in self.blocked or account in busy:
                 continue
@@ -390,7 +394,7 @@ class Daemon:
     def _read_insights(self) -> None:
         """Read the metrics of the posts whose ~24 h or ~7 d read is due (accounts with
         `insights: true`), on the workers, never beside a publish of the same account."""
-        busy = self.workers.accounts("publish", "reconcile", "prepare", "token")
+        busy = self.workers.accounts("publish", "reconcile", "prepare", "token", "aside")
         due = insights.due(self.store.all(), self.config, self.clock())
         for account, reads in due.items():
             if account in self.blocked or account in busy or self.insights.refused(account):

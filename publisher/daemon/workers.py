@@ -2,11 +2,15 @@
 
 The daemon's main thread decides what runs (`due.work`); this only runs it and keeps
 the books it decides with: which jobs have a task, which accounts have a publish (never two
-at once for one account) or a prepare running, how many publishes run in all.
+at once for one account) or a prepare running, how many publishes run in all. A publish that
+only waits for a doubtful media_publish to settle, or finishes a post that is out, steps
+aside (`aside`: kind "aside" meanwhile): it holds neither its account nor a place among the
+publishes, so the account's other drafts go on (each with its own container).
 
 Threads are daemon threads: at shutdown the daemon waits for the publishes in flight (bounded)
 and then exits; a task cut short is exactly a kill -9, which the publish flow recovers from.
-A task's exception is logged once and handed to `on_done`, never raised into the daemon.
+A task's exception is logged once and handed to `on_done`, never raised into the daemon; a
+task cut short because the daemon stops (`Stopping`) is only noted.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from publisher.errors import StoreUnwritable
+from publisher.publishing.runtime import Stopping
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["publish", "prepare", "reconcile", "check", "token", "insights"]
+Kind = Literal["publish", "prepare", "reconcile", "check", "token", "aside", "insights"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Task:
     kind: Kind
     account: str
     started: float  # time.monotonic(): how long a thread really runs (health, not a chore)
+    own_kind: Kind | None = None  # while "aside": the kind it comes back to
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class Workers:
         except StoreUnwritable as exc:  # the job store logs that itself, once a minute
             log.debug("%s task for %s: %s", task.kind, task.key, exc)
             done = Done(task, error=exc)
+        except Stopping as exc:
+            log.info("%s task for %s cut short: stopping", task.kind, task.key)
+            done = Done(task, error=exc)
         except BaseException as exc:
             log.exception("%s task for %s failed", task.kind, task.key)
             done = Done(task, error=exc)
@@ -85,6 +94,21 @@ class Workers:
             self._on_done(done)
         except Exception:
             log.exception("reporting the end of the %s task for %s failed", task.kind, task.key)
+
+    def aside(self, key: str, aside: bool) -> None:
+        """With `aside`, the running task of `key` steps aside (kind "aside"); without, it
+        comes back to its own kind. Nothing happens if `key` has no task."""
+        with self._lock:
+            entry = self._running.get(key)
+            if entry is None:
+                return
+            task, thread = entry
+            if aside and task.own_kind is None:
+                task = replace(task, kind="aside", own_kind=task.kind)
+            elif not aside and task.own_kind is not None:
+                task = replace(task, kind=task.own_kind, own_kind=None)
+            self._running[key] = (task, thread)
+            self._idle.notify_all()
 
     def tasks(self) -> list[Task]:
         """The tasks running now."""

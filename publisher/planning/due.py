@@ -1,6 +1,7 @@
 """When to act on a waiting job: the pure decisions behind the daemon's due work.
 
     at(job)                  when a waiting job is due (its slot, or its next attempt)
+    in_doubt(job)            whether a publish of it may have gone out (never missed)
     work(jobs, now, ...)     what to start now: publish, prepare ahead, or miss
     alarms(jobs, config, now) the instants the daemon should look at each job
     late_text / missed_text  the status sentences for a late post and a missed one
@@ -43,6 +44,12 @@ def at(job: Job) -> datetime | None:
     return None
 
 
+def in_doubt(job: Job) -> bool:
+    """True when the job asked Instagram to publish and does not know the outcome yet: it is
+    reconciled whenever it comes up (never `missed`: the post may be out)."""
+    return job.publish_requested_at is not None and job.media_id is None
+
+
 def work(
     jobs: Iterable[Job],
     now: datetime,
@@ -56,7 +63,8 @@ def work(
 ) -> list[Work]:
     """Given the jobs and `now`, return what to start now, earliest due first:
 
-    - a job due longer ago than misfire_grace: "miss" (never published late beyond it);
+    - a job due longer ago than misfire_grace: "miss" (never published late beyond it),
+      unless a publish of it is in doubt (`in_doubt`): that one is always reconciled;
     - a due job: "publish", at most `capacity` of them, one per account, none for an account
       in `busy_accounts` (a publish of that account is running);
     - a scheduled job within prepare_ahead of its time and not in `prepared`, or a due one
@@ -74,7 +82,8 @@ def work(
             continue
         if when <= now:
             verdict = scheduling.lateness_policy(when, now, grace)
-            candidates.append((when, 0 if verdict == "missed" else 1, job))
+            missed = verdict == "missed" and not in_doubt(job)
+            candidates.append((when, 0 if missed else 1, job))
         elif (
             job.state is State.SCHEDULED
             and job.id not in prepared

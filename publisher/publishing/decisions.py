@@ -6,7 +6,10 @@
     after_failure     the job's next state after an attempt failed
     quota_retry_at    when to look at a used-up publishing quota again
     throttle_retry_at when to try again after Meta throttled the account
-    settle_time       how long a media_publish may still change its mind
+    settle_time       how long a media_publish left without an answer may still change its mind
+    settle_at         when a doubtful media_publish can be checked (by the kind of doubt)
+    doubt_kind        what kind of doubt an error leaves (an answer, or none)
+    check_again_at    when to look at a container that could not be read
     matching_media    which of the account's posts could be the job's (reconciliation)
     own_comment       which of a post's comments is the job's first comment
 
@@ -23,7 +26,7 @@ from publisher.drafts import captions
 from publisher.errors import ApiError, AuthFailed, Permanent
 from publisher.instagram import client as graph
 from publisher.instagram import session
-from publisher.job import Container, Job, State
+from publisher.job import Container, Doubt, Job, State
 
 # Container statuses after which a container can never be published.
 DEAD = frozenset({"ERROR", "EXPIRED", "PUBLISHED"})
@@ -40,6 +43,13 @@ QUOTA_RECHECK_MAX = timedelta(hours=1)
 QUOTA_RECHECK_MIN = timedelta(minutes=5)
 # Throttled: never back sooner than this (Meta: calls made while throttled extend the block).
 THROTTLE_WAIT_MIN = timedelta(minutes=1)
+# The kinds of doubt about a media_publish (`job.Doubt.kind`).
+ANSWERED = "answered"  # Meta answered (a 5xx, a body that is no answer): the request is over
+NO_ANSWER = "no_answer"  # a timeout, a dropped connection: Meta may still be working on it
+# After an answer, the post (if any) is in Meta's records within moments: a few seconds.
+ANSWERED_SETTLE = timedelta(seconds=5)
+# A container that could not be read is looked at again at least this often.
+CHECK_AGAIN_MAX = timedelta(hours=1)
 
 
 def poll_delays(poll_interval: float) -> Iterator[float]:
@@ -125,10 +135,37 @@ def after_failure(
 
 def settle_time(read_timeout: float | None) -> timedelta:
     """Given the HTTP read timeout (seconds; None: the Graph API client's default), return
-    how long after a media_publish request its outcome can still change: twice the read
-    timeout (a request sent just before a crash may still be processed)."""
+    how long after a media_publish request left without an answer its outcome can still
+    change: twice the read timeout (a request sent just before a crash may still be
+    processed)."""
     read = read_timeout if read_timeout is not None else session.timeouts().read
     return timedelta(seconds=2 * (read if read is not None else 30.0))
+
+
+def doubt_kind(exc: ApiError) -> str:
+    """Given the error a media_publish ended with, return the kind of doubt it leaves:
+    ANSWERED when an HTTP answer came back (whatever its status), NO_ANSWER when none did
+    (a timeout, a dropped connection)."""
+    return ANSWERED if exc.http_status is not None else NO_ANSWER
+
+
+def settle_at(requested: datetime, doubt: Doubt | None, read_timeout: float | None) -> datetime:
+    """Given when media_publish was requested, the doubt recorded about it (None: unknown,
+    say the process died while waiting for the answer) and the HTTP read timeout, return
+    when its outcome can be trusted: ANSWERED_SETTLE after an answer (the request is over),
+    else `settle_time` after the request (a request still in flight may yet be processed).
+    A doubt older than the request is about an earlier one and does not count."""
+    if doubt is not None and doubt.kind == ANSWERED and doubt.at >= requested:
+        return doubt.at + ANSWERED_SETTLE
+    return requested + settle_time(read_timeout)
+
+
+def check_again_at(
+    now: datetime, backoff: timedelta, checks: int, retry_after: float | None
+) -> datetime:
+    """When to read again a container that could not be read `checks` times in a row: the
+    attempts' backoff (at least what Meta asked for), at most CHECK_AGAIN_MAX away."""
+    return now + min(retry_delay(backoff, checks, retry_after), CHECK_AGAIN_MAX)
 
 
 def matching_media(

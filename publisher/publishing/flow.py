@@ -44,7 +44,7 @@ from publisher.errors import (
     Transient,
 )
 from publisher.instagram import client as graph
-from publisher.job import FINAL, QUEUED, Container, Job, State
+from publisher.job import FINAL, QUEUED, Container, Doubt, Job, State
 from publisher.publishing import comments, containers, decisions, failpoints, quota
 from publisher.publishing import reconcile as reconciliation
 from publisher.publishing.progress import Progress, noop
@@ -66,9 +66,10 @@ def publish(rt: Runtime, job_id: str, draft: Draft, *, progress: Progress = noop
     if job is None:
         return rt.job(job_id)
     try:
-        return _run(rt, job, draft, progress)
+        _run(rt, job, draft, progress)
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def reconcile(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progress = noop) -> Job:
@@ -84,9 +85,10 @@ def reconcile(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progre
     if claimed is None:
         return rt.job(job_id)
     try:
-        return _run(rt, claimed, draft, progress)
+        _run(rt, claimed, draft, progress)
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) -> Job | None:
@@ -107,7 +109,10 @@ def _claim(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) ->
             first_comment=draft.first_comment,
         )
     note = "claimed again after an interrupted run" if job.state is State.PUBLISHING else ""
-    claimed = rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes)
+    claimed = rt.durably(
+        job_id,
+        lambda: rt.store.transition(job_id, State.PUBLISHING, note, expect=QUEUED, **changes),
+    )
     if claimed is None:
         rt.release(job_id)
         return None
@@ -148,9 +153,15 @@ def _run(rt: Runtime, job: Job, draft: Draft | None, progress: Progress) -> Job:
         if draft is not None:
             _write_back(rt, job, draft)
         raise
-    job = comments.first(rt, job.id, progress)
-    if draft is not None:
-        _write_back(rt, job, draft, final=True)
+    # The post is out (or nothing more will happen now): what is left is not the account's
+    # publishing, so its next draft may go meanwhile (a busy minute: the slot is for
+    # media_publish, the permalink and the first comment can follow).
+    with rt.aside(job.id, back=False):
+        if job.state is State.PUBLISHED and job.permalink is None:
+            job = _finish_published(rt, rt.client(job.account, job.id), job.id, progress)
+        job = comments.first(rt, job.id, progress)
+        if draft is not None:
+            _write_back(rt, job, draft, final=True)
     return job
 
 
@@ -161,9 +172,12 @@ def _flow(rt: Runtime, job_id: str, draft: Draft | None, progress: Progress) -> 
     while True:
         job = rt.job(job_id)
         if job.publish_requested_at is not None and job.media_id is None:
+            doubt = job.publish_doubt
             settled = reconciliation.settle(rt, job, progress)
             if settled is not None:
                 return settled
+            if ambiguous is None and doubt is not None:  # recorded by an earlier run
+                ambiguous = Ambiguous(doubt.reason or "no clear answer", step="publish")
             if ambiguous is not None and job.attempts >= rt.config.publishing.attempts:
                 raise ambiguous  # nothing went out, and no attempt is left
         if draft is None:
@@ -190,7 +204,8 @@ def _attempt(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Job:
     job = rt.job(job_id)
     client = rt.client(job.account, job_id)
     quota.check(rt, job, client)
-    job = rt.store.update(job_id, attempts=job.attempts + 1)
+    attempts = job.attempts + 1
+    job = rt.durably(job_id, lambda: rt.store.update(job_id, attempts=attempts))
 
     def containers_then_publish() -> Container:
         container = containers.ready(rt, job_id, draft, progress)
@@ -199,7 +214,7 @@ def _attempt(rt: Runtime, job_id: str, draft: Draft, progress: Progress) -> Job:
 
     containers.with_one_rebuild(rt, job_id, progress, containers_then_publish)
     failpoints.hit("after_media_id")
-    return _finish_published(rt, client, job_id, progress)
+    return rt.job(job_id)  # the permalink is read by `_run`, off the account's slot
 
 
 def _publish_request(
@@ -210,12 +225,19 @@ def _publish_request(
     throttling one, which may hide a post that went out anyway (code 4, postiz #1681): a
     later retry checks the container first. Ambiguous propagates with the request still
     recorded."""
-    rt.store.update(job_id, publish_requested_at=rt.clock())
+    # durable before the call; shared with the other workers' writes of this moment
+    rt.durably(job_id, lambda: rt.store.update(job_id, publish_requested_at=rt.clock()))
     failpoints.hit("after_publish_request")
     progress(f"publishing container {container.id}…")
     try:
         media_id = client.publish(container.id)
-    except (Ambiguous, Permanent, RateLimited):
+    except Ambiguous as exc:
+        # In doubt: say which kind (durably, before anything else), so that this run and
+        # any later one (after a restart) wait as long as that kind needs before checking.
+        doubt = Doubt(kind=decisions.doubt_kind(exc), at=rt.clock(), reason=exc.message)
+        rt.durably(job_id, lambda: rt.store.update(job_id, publish_doubt=doubt))
+        raise
+    except (Permanent, RateLimited):
         raise
     except ApiError as exc:
         rt.store.transition(
@@ -223,21 +245,26 @@ def _publish_request(
             State.PUBLISHING,
             f"media_publish refused, nothing published: {exc.describe()}",
             publish_requested_at=None,
+            publish_doubt=None,
         )
         if isinstance(exc, RebuildContainer):
             containers.set_status(rt, job_id, container.id, None, dead=True)
         raise
     failpoints.hit("after_publish")
-    rt.transition(
-        job_id,
-        State.PUBLISHED,
-        f"media {media_id}",
-        media_id=media_id,
-        published_at=rt.clock(),
-        error=None,
-        next_attempt_at=None,
-    )
-    containers.set_status(rt, job_id, container.id, "PUBLISHED")
+
+    def published() -> None:  # the media id, the call and the container's status: one write
+        rt.store.transition(
+            job_id,
+            State.PUBLISHED,
+            f"media {media_id}",
+            media_id=media_id,
+            published_at=rt.clock(),
+            error=None,
+            next_attempt_at=None,
+        )
+        containers.set_status(rt, job_id, container.id, "PUBLISHED")
+
+    rt.durably(job_id, published)
     rt.count_published(rt.job(job_id).account)
     progress(f"published: media {media_id}")
 
@@ -260,7 +287,7 @@ def _finish_published(rt: Runtime, client: graph.Client, job_id: str, progress: 
     if not isinstance(permalink, str) or not permalink:
         return job
     progress(f"permalink {permalink}")
-    return rt.store.update(job_id, permalink=permalink)
+    return rt.durably(job_id, lambda: rt.store.update(job_id, permalink=permalink))
 
 
 def _failed_attempt(rt: Runtime, job_id: str, exc: ApiError, progress: Progress) -> Job:
@@ -292,14 +319,15 @@ def complete(rt: Runtime, job_id: str, draft: Draft | None, *, progress: Progres
     if job.state is not State.PUBLISHED or not rt.claim(job_id):
         return job
     try:
-        if job.permalink is None:
-            job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
-        job = comments.first(rt, job_id, progress)
-        if draft is not None:
-            _write_back(rt, job, draft, final=True)
-        return job
+        with rt.aside(job_id, back=False):
+            if job.permalink is None:
+                job = _finish_published(rt, rt.client(job.account, job_id), job_id, progress)
+            job = comments.first(rt, job_id, progress)
+            if draft is not None:
+                _write_back(rt, job, draft, final=True)
     finally:
-        rt.release(job_id)
+        rt.release(job_id)  # writes the API calls not yet recorded
+    return rt.job(job_id)
 
 
 def _write_back(rt: Runtime, job: Job, draft: Draft, *, final: bool = False) -> None:

@@ -6,9 +6,16 @@ again blindly. Its container says what happened:
                        job `unconfirmed` for a human: never a guess, never a second post
     FINISHED, ERROR,   nothing went out: the request is cleared and the flow may publish
     EXPIRED
-    unreadable         check again later; after the configured attempts, `unconfirmed`
+    unreadable         check again later (`retrying`, backing off up to an hour): never
+                       `unconfirmed` (the SPEC keeps that for a PUBLISHED container whose
+                       post cannot be identified), never published blind
 
-It waits first until the request cannot change any more (`decisions.settle_time`).
+It waits first until the request cannot change any more (`decisions.settle_at`): a few
+seconds when Meta answered (a 5xx: the request is over), twice the read timeout when it did
+not (a timeout, a dropped connection, a crash). The kind of doubt is on the job
+(`publish_doubt`), so a restart waits the same. The wait is `rt.aside`: the daemon lets
+the account's other drafts go meanwhile (they have their own containers), and a stop cuts
+it short (the job is then reconciled at the next start).
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from publisher.errors import ApiError, AuthFailed, Permanent, RateLimited
+from publisher.errors import ApiError, AuthFailed, RateLimited, Transient
 from publisher.instagram import client as graph
-from publisher.job import Container, Job, State
+from publisher.job import Container, Doubt, Job, State
 from publisher.publishing import containers, decisions
 from publisher.publishing.progress import Progress
 from publisher.publishing.runtime import Runtime
@@ -36,11 +43,18 @@ def settle(rt: Runtime, job: Job, progress: Progress) -> Job | None:
     may publish). Raise AuthFailed with the request still recorded."""
     assert job.publish_requested_at is not None
     requested = job.publish_requested_at
-    ready = requested + decisions.settle_time(rt.http.timeout.read)
+    doubt = job.publish_doubt
+    ready = decisions.settle_at(requested, doubt, rt.http.timeout.read)
     wait = (ready - rt.clock()).total_seconds()
     if wait > 0:
-        progress(f"a publish was requested at {rt.local(requested)}; waiting {wait:.0f} s")
-        rt.sleep(wait)
+        answered = doubt is not None and doubt.kind == decisions.ANSWERED
+        why = "Meta answered" if answered else "no answer came back"
+        progress(
+            f"a publish was requested at {rt.local(requested)} ({why}); waiting {wait:.0f} s "
+            "before checking what happened"
+        )
+        with rt.aside(job.id):
+            rt.sleep(wait)
     container = job.parent_container()
     if container is None:  # never sent: media_publish needs a recorded container
         _clear_request(rt, job.id, "no container recorded, so nothing was published")
@@ -55,7 +69,7 @@ def settle(rt: Runtime, job: Job, progress: Progress) -> Job | None:
             status = containers.poll(rt, client, job.id, [container], progress)[container.id]
     except AuthFailed:
         raise  # blocked; the request stays recorded, so the next run checks again
-    except ApiError as exc:
+    except ApiError as exc:  # Permanent too: a read that fails says nothing of the post
         return _check_later(rt, job, exc, progress)
     code = status.status_code
     if code == "PUBLISHED":
@@ -66,31 +80,34 @@ def settle(rt: Runtime, job: Job, progress: Progress) -> Job | None:
     if code in {"ERROR", "EXPIRED"}:
         _clear_request(rt, job.id, f"container {container.id} is {code}, not published")
         return None
-    return _unconfirmed(
-        rt, job, f"container {container.id} has the unknown status {code!r}", progress
+    unknown = Transient(
+        f"the container has the status {code!r}, which says neither published nor not",
+        step="reconcile",
+        container_id=container.id,
     )
+    return _check_later(rt, job, unknown, progress)
 
 
 def _check_later(rt: Runtime, job: Job, exc: ApiError, progress: Progress) -> Job:
-    """The container could not be read: try again later (never publish blind), and after
-    the configured attempts leave it unconfirmed for a human. Meta throttling the account
-    costs no attempt: the job waits for the time Meta gave."""
+    """The container could not be read (or its post not told apart from another job's):
+    try again later, backing off (Meta throttling the account: at the time Meta gave), and
+    never publish blind. It costs no attempt and never ends in `unconfirmed`: nothing is
+    known yet."""
     settings = rt.config.publishing
+    doubt = rt.job(job.id).publish_doubt or Doubt(kind=decisions.NO_ANSWER, at=rt.clock())
     if isinstance(exc, RateLimited):
-        attempts = rt.job(job.id).attempts
         when = decisions.throttle_retry_at(rt.clock(), exc.retry_after)
     else:
-        attempts = rt.job(job.id).attempts + 1
-        if isinstance(exc, Permanent) or attempts >= settings.attempts:
-            return _unconfirmed(rt, job, f"it could not be checked ({exc.describe()})", progress)
-        when = rt.clock() + decisions.retry_delay(settings.backoff, attempts, exc.retry_after)
+        doubt = doubt.model_copy(update={"checks": doubt.checks + 1})
+        when = decisions.check_again_at(rt.clock(), settings.backoff, doubt.checks, exc.retry_after)
     error = (
         f"could not check whether the post went out: {exc.describe()}; publisher checks "
-        f"again at {rt.local(when)} and does not publish before it knows"
+        f"again at {rt.local(when)} and does not publish before it knows (if the post is on "
+        "the account's profile, nothing needs doing)"
     )
     progress(error)
     return rt.transition(
-        job.id, State.RETRYING, error, error=error, next_attempt_at=when, attempts=attempts
+        job.id, State.RETRYING, error, error=error, next_attempt_at=when, publish_doubt=doubt
     )
 
 
@@ -118,12 +135,36 @@ def _find_post(
         )
     # A post another job recorded is that job's: never a candidate (stories have no caption,
     # so a story published a moment before matches too).
-    held = {other.media_id for other in rt.store.all() if other.id != job.id and other.media_id}
+    others = [other for other in rt.store.all() if other.id != job.id]
+    held = {other.media_id for other in others if other.media_id}
     found = [
         item
         for item in decisions.matching_media(items, job.caption_hash, job.publish_requested_at)
         if str(item.get("id")) not in held
     ]
+    # Another job of the account with the same caption may be publishing too (the account's
+    # drafts are not held up by this one's doubt): a post found now could be its post. Look
+    # again once it has recorded its media id (or settled its own doubt).
+    twins = [
+        other
+        for other in others
+        if other.account == job.account
+        and other.caption_hash == job.caption_hash
+        and other.publish_requested_at is not None
+        and other.media_id is None
+    ]
+    if found and twins:
+        return _check_later(
+            rt,
+            job,
+            Transient(
+                f"another draft with the same caption ({twins[0].draft}) is being published "
+                "at the same time, so its post and this one's cannot be told apart yet",
+                step="reconcile",
+                container_id=container.id,
+            ),
+            progress,
+        )
     if len(found) != 1:
         how_many = "no post" if not found else f"{len(found)} posts"
         return _unconfirmed(
@@ -172,5 +213,9 @@ def _unconfirmed(rt: Runtime, job: Job, why: str, progress: Progress) -> Job:
 def _clear_request(rt: Runtime, job_id: str, why: str) -> None:
     log.info("job %s reconciled: %s", job_id, why)
     rt.store.transition(
-        job_id, State.PUBLISHING, f"reconciled: {why}; safe to publish", publish_requested_at=None
+        job_id,
+        State.PUBLISHING,
+        f"reconciled: {why}; safe to publish",
+        publish_requested_at=None,
+        publish_doubt=None,
     )

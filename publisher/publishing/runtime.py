@@ -9,23 +9,28 @@ Besides the wiring it keeps the bits of in-process state the publish flow shares
 threads: which jobs this process is working on right now (`claim`/`release`: with the store
 lock, a job in state `publishing` that nobody here claims was left by a dead process), a
 short cache of each account's publishing quota, and each account's call pacing
-(`instagram.usage.Pacer`: every client of an account slows down together). It also gives the
+(`instagram.usage.Pacer`: every client of an account slows down together). Its `sleep` is
+the one every wait of the flow goes through (polls, backoff, pacing, the settle wait of a
+doubtful publish): `stop_waiting()` (the daemon stopping) cuts every wait short with
+`Stopping`, and `aside(job_id)` tells the daemon a job's worker does not need its
+account's publish slot for a while (it waits for a doubtful publish to settle, or finishes a
+post that is out), so the account's other drafts need not wait for it. It also gives the
 flow's steps three shortcuts: `job` (the stored job), `transition` (a state change that
 always applies) and `local` (a moment in the configured time zone, for sentences).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,22 +38,36 @@ from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
-from publisher.errors import ConfigError, ContentLocked, Problem, PublisherError
+from publisher.errors import ConfigError, Problem, PublisherError, StoreError
 from publisher.hosting import convert, mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
 from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
+from publisher.publishing.contentlock import lock_content, unlock_content
+from publisher.publishing.groupcommit import GroupCommit
 from publisher.sandbox.server import SandboxServer
-from publisher.store.jobstore import JobStore
+from publisher.store.jobstore import MAX_CALLS, JobStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SANDBOX_STATE = "sandbox.json"
 # How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
 # figure, so within this window only other apps' posts go unseen.
 NOTIFY_CLOSE_TIMEOUT = 5.0  # seconds; well below systemd's TimeoutStopSec
 QUOTA_TTL = timedelta(seconds=60)
+# HTTP connections kept open for reuse: one per worker that may be calling at once (the
+# daemon runs `publishing.concurrency` publishes plus its prepares); httpx's default of 20
+# would make a busy minute open and close connections for most calls.
+KEEPALIVE_MARGIN = 32
+
+
+class Stopping(BaseException):
+    """The process is stopping: a wait of the publish flow was cut short. A BaseException,
+    so that nothing records it as the job's failure: the job is left as a kill -9 would
+    leave it, and the next start takes it over (`daemon.interrupted`)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +122,9 @@ class Runtime:
         self.http = http
         self.media = media
         self.clock = clock
-        self.sleep = sleep
+        self._sleep = sleep
+        self._stopping = threading.Event()
+        self._on_aside: Callable[[str, bool], None] | None = None
         self.retry_wait = retry_wait
         self.sandbox = sandbox
         self.sandbox_url = sandbox_url
@@ -111,6 +132,11 @@ class Runtime:
         self._content_lock: int | None = None
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
+        # API calls made for a job and not yet in the store: written with the job's next
+        # change (`recording`), or when the job is released; a crash may lose the record
+        # of the last few calls, never a fact the flow relies on
+        self._calls: dict[str, list[ApiCall]] = {}
+        self._commits = GroupCommit(store)
         self._quota: dict[str, _Cached] = {}
         self._pacers: dict[str, usage.Pacer] = {}
         _register_tokens(config)
@@ -146,7 +172,7 @@ class Runtime:
         sandbox: SandboxServer | None = None
         media: mediahost.MediaHost | None = None
         owns_http = http is None
-        client = http if http is not None else session.make_http()
+        client = http if http is not None else session.make_http(limits=http_limits(config))
         try:
             sandbox, sandbox_url = _start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
@@ -186,13 +212,14 @@ class Runtime:
         spec = config.accounts[account]
         on_call = None
         if job_id is not None or self.call_watchers:
-            store, watchers = self.store, tuple(self.call_watchers)
+            watchers = tuple(self.call_watchers)
 
             def on_call(call: ApiCall) -> None:
                 for watcher in watchers:
                     watcher(call)
                 if job_id is not None:
-                    store.record_call(job_id, call)
+                    with self._lock:
+                        self._calls.setdefault(job_id, []).append(call)
 
         return graph.Client(
             http=self.http,
@@ -298,13 +325,77 @@ class Runtime:
     def transition(self, job_id: str, state: State, note: str, **changes: Any) -> Job:
         """Move the job to `state` whatever its state now (no `expect`, so always applied),
         recording `note` and the field `changes`; return the job as stored."""
-        job = self.store.transition(job_id, state, note, **changes)
+        job = self.durably(job_id, lambda: self.store.transition(job_id, state, note, **changes))
         assert job is not None  # no `expect`: always applied
         return job
+
+    def durably(self, job_id: str, change: Callable[[], T]) -> T:
+        """Run `change()` (store changes, no HTTP, no wait) and return its result once it is
+        durable, with the record of the API calls made for the job since its last write, in
+        one write of jobs.json shared with the other workers writing at the same moment
+        (`groupcommit`): at a busy slot the store's one-at-a-time writes set the pace. Raise
+        what `change` raises, or StoreError if the write fails (the calls stay to be
+        written later)."""
+        with self._lock:
+            calls = self._calls.pop(job_id, [])
+
+        def with_calls() -> T:
+            try:
+                for call in calls:
+                    self.store.record_call(job_id, call)
+            except KeyError:  # the job is gone (forgotten): nothing to record on
+                pass
+            return change()
+
+        try:
+            return self._commits.run(with_calls)
+        except StoreError:
+            with self._lock:
+                later = self._calls.get(job_id, [])
+                self._calls[job_id] = (calls + later)[-MAX_CALLS:]
+            raise
 
     def local(self, moment: datetime) -> str:
         """`moment` in the configured time zone, to the second: for sentences people read."""
         return moment.astimezone(self.config.tz).isoformat(timespec="seconds")
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` with the injected sleep (the real one wakes at `stop_waiting()`).
+        Raise Stopping if the process is stopping, before or after the wait."""
+        if self._stopping.is_set():
+            raise Stopping
+        if self._sleep is system_sleep:
+            self._stopping.wait(max(seconds, 0.0))
+        else:
+            self._sleep(seconds)
+        if self._stopping.is_set():
+            raise Stopping
+
+    def stop_waiting(self) -> None:
+        """The process is stopping: every wait now and from now on raises Stopping."""
+        self._stopping.set()
+
+    def watch_aside(self, hook: Callable[[str, bool], None] | None) -> None:
+        """Call `hook(job_id, True)` when a job's worker stops needing its account's publish
+        slot, `hook(job_id, False)` when it needs it again (the daemon's workers)."""
+        self._on_aside = hook
+
+    @contextmanager
+    def aside(self, job_id: str, *, back: bool = True) -> Iterator[None]:
+        """Within the block the worker of `job_id` does not need its account's publish slot:
+        it waits for a doubtful publish to settle (never publishing meanwhile), or finishes a
+        post that is out (permalink, first comment, status block: `back=False`, it never
+        needs the slot again in this task). See `watch_aside`."""
+        hook = self._on_aside
+        if hook is not None:
+            hook(job_id, True)
+        try:
+            yield
+        finally:
+            if hook is not None and back:
+                hook(job_id, False)
 
     # --- in-process state shared by the publish flow --------------------------------------
 
@@ -317,8 +408,16 @@ class Runtime:
             return True
 
     def release(self, job_id: str) -> None:
+        """The job is no longer worked on here; the API calls not yet recorded are written
+        (a store that cannot be written keeps them for later: logged, never raised)."""
         with self._lock:
             self._claimed.discard(job_id)
+            pending = bool(self._calls.get(job_id))
+        if pending:
+            try:
+                self.durably(job_id, lambda: None)
+            except (StoreError, OSError) as exc:
+                log.warning("job %s: its API calls are not recorded yet: %s", job_id, exc)
 
     def is_claimed(self, job_id: str) -> bool:
         with self._lock:
@@ -353,30 +452,13 @@ class Runtime:
                 self._quota[account] = _Cached(cached.at, used)
 
 
-def lock_content(content_dir: Path) -> int | None:
-    """Take an exclusive flock on the content_dir folder itself and return its descriptor
-    (None when the folder does not exist yet). One publishing process per content_dir,
-    whatever its state_dir: two state dirs over one folder would each post its drafts.
-    Raise ContentLocked if another process holds it. Nothing is written into the folder."""
-    try:
-        fd = os.open(content_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ContentLocked(
-            f"{content_dir} is being published by another publisher process (a daemon or "
-            "`publisher publish`) with another state_dir; use one state_dir per content_dir "
-            "and stop the other process first"
-        ) from None
-    return fd
-
-
-def unlock_content(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the descriptor releases the flock
+def http_limits(config: Config) -> httpx.Limits:
+    """The shared HTTP client's pool: no cap on connections (the workers bound how many
+    calls run at once), and enough kept alive for every worker of a busy minute."""
+    return httpx.Limits(
+        max_connections=None,
+        max_keepalive_connections=config.publishing.concurrency + KEEPALIVE_MARGIN,
+    )
 
 
 def _start_media(media: mediahost.MediaHost, config: Config) -> None:

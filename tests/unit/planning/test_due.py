@@ -89,6 +89,19 @@ def actions(work: list[due.Work]) -> list[tuple[str, str]]:
         ([job("r", NOW + MIN, state=State.RETRYING)], {}, []),
         # states that wait for nobody
         ([job("p", NOW, state=State.PAUSED), job("c", NOW, state=State.CANCELLED)], {}, []),
+        # a publish in doubt is reconciled however late it comes up, never missed
+        (
+            [
+                job(
+                    "doubt",
+                    NOW - 2 * 60 * MIN,
+                    state=State.RETRYING,
+                    publish_requested_at=NOW - 3 * 60 * MIN,
+                )
+            ],
+            {},
+            [("doubt", "publish")],
+        ),
         # prepares are capped overall
         (
             [job(f"s{i}", NOW + MIN * (i + 1)) for i in range(3)],

@@ -21,7 +21,7 @@ from publisher.errors import (
     RebuildContainer,
     Transient,
 )
-from publisher.job import Container, Job, State
+from publisher.job import Container, Doubt, Job, State
 from publisher.publishing import decisions
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -205,6 +205,54 @@ def test_quota_retry_at(published: list[datetime], expected: datetime) -> None:
 )
 def test_settle_time_is_twice_the_read_timeout(read_timeout: float | None, expected: int) -> None:
     assert decisions.settle_time(read_timeout) == timedelta(seconds=expected)
+
+
+REQUESTED = T0 + timedelta(seconds=10)
+
+
+@pytest.mark.parametrize(
+    ("doubt", "expected"),
+    [
+        # Meta answered (a 5xx): the request is over, a few seconds after the answer
+        (Doubt(kind="answered", at=REQUESTED + timedelta(seconds=2)), timedelta(seconds=7)),
+        # no answer (timeout, dropped connection): 2 x the read timeout after the request
+        (Doubt(kind="no_answer", at=REQUESTED + timedelta(seconds=30)), timedelta(seconds=60)),
+        # unknown (the process died waiting for the answer): the long wait too
+        (None, timedelta(seconds=60)),
+        # an answer about an earlier request says nothing of this one
+        (Doubt(kind="answered", at=REQUESTED - timedelta(seconds=1)), timedelta(seconds=60)),
+    ],
+)
+def test_settle_at_depends_on_the_kind_of_doubt(doubt: Doubt | None, expected: timedelta) -> None:
+    assert decisions.settle_at(REQUESTED, doubt, 30.0) == REQUESTED + expected
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (Ambiguous("bad gateway", step="publish", http_status=502), "answered"),
+        (Ambiguous("unknown error", step="publish", http_status=500, code=2), "answered"),
+        (Ambiguous("an id of null", step="publish", http_status=200), "answered"),
+        (Ambiguous("ReadTimeout after sending", step="publish"), "no_answer"),
+    ],
+)
+def test_the_kind_of_doubt_is_whether_an_answer_came(error: Ambiguous, kind: str) -> None:
+    assert decisions.doubt_kind(error) == kind
+
+
+@pytest.mark.parametrize(
+    ("checks", "retry_after", "expected"),
+    [
+        (1, None, timedelta(seconds=5)),
+        (3, None, timedelta(seconds=20)),
+        (3, 120.0, timedelta(seconds=120)),
+        (20, None, timedelta(hours=1)),  # capped: a container is looked at hourly at least
+    ],
+)
+def test_check_again_backs_off_up_to_an_hour(
+    checks: int, retry_after: float | None, expected: timedelta
+) -> None:
+    assert decisions.check_again_at(T0, timedelta(seconds=5), checks, retry_after) == T0 + expected
 
 
 def _comment(cid: str, text: str, username: str, at: datetime) -> dict[str, Any]:
