@@ -28,7 +28,7 @@ from publisher.config import Config, tokens
 from publisher.errors import ApiError, AuthFailed
 from publisher.instagram import client as graph
 from publisher.instagram import session
-from publisher.publishing import runtime
+from publisher.publishing import apihost
 from publisher.sandbox.server import SandboxServer
 
 
@@ -76,7 +76,7 @@ def _check_one(
         return AccountRow(name, spec.api, False, f"no access token: {tokens.how_to_give(name)}")
     client = graph.Client(
         http=http,
-        base_url=runtime.base_url(config, name, sandbox_url),
+        base_url=apihost.base_url(config, name, sandbox_url),
         api_version=spec.api_version,
         ig_user_id=spec.ig_user_id,
         token=token,
@@ -132,12 +132,12 @@ def _check_one(
 @contextmanager
 def _sandbox_copy(config: Config, clock: Clock) -> Iterator[str | None]:
     """A sandbox on a throwaway copy of state_dir/sandbox.json, when an account needs one."""
-    if not any(runtime.uses_inprocess_sandbox(config, name) for name in config.accounts):
+    if not any(apihost.uses_inprocess_sandbox(config, name) for name in config.accounts):
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="publisher-accounts-") as folder:
-        source = config.state_dir / runtime.SANDBOX_STATE
-        copy = Path(folder) / runtime.SANDBOX_STATE
+        source = config.state_dir / apihost.SANDBOX_STATE
+        copy = Path(folder) / apihost.SANDBOX_STATE
         if source.is_file():
             shutil.copyfile(source, copy)
         server = SandboxServer(state_path=copy, fetch_media=False, clock=clock)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from publisher import drafts, durations
 from publisher.clock import Clock, system_clock
 from publisher.config import Config
-from publisher.daemon.loop import tokenless
+from publisher.daemon.blocked import tokenless
 from publisher.job import FINAL, HOLDING_A_TIME, Job, State
 from publisher.planning import reconciler
 from publisher.planning.slots import (

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from publisher import __version__, durations
-from publisher.config.schema import DURATION_PATTERN
+from publisher.config.values import DURATION_PATTERN
 
 KINDS = ("draft", "config")
 FOLDER = "schemas"  # next to config.yaml

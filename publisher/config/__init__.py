@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from publisher.config import tokens
 from publisher.config.loading import default_path, load
-from publisher.config.schema import API_HOSTS, Config, Slot, parse_days
+from publisher.config.schema import API_HOSTS, Config, Slot
+from publisher.config.values import parse_days
 
 __all__ = ["API_HOSTS", "Config", "Slot", "default_path", "load", "parse_days", "tokens"]

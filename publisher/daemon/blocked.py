@@ -7,7 +7,7 @@ the blocked accounts that have a token (a worker task, `ask`), and re-reads conf
 first when a token kept in a file may have changed (`tokens_changed`).
 
 The daemon holds `blocked` (account -> the sentence saying why); the functions here decide
-it. Which accounts have no token at all is `loop.tokenless`.
+it. Which accounts have no token at all is `tokenless`.
 """
 
 from __future__ import annotations
@@ -93,3 +93,13 @@ def ask(rt: Runtime, account: str) -> str | None:
     except ApiError as exc:
         return f"account {account} could not be checked: {exc.describe()}"
     return None
+
+
+def tokenless(config: Config) -> dict[str, str]:
+    """Given a config, return the accounts that cannot publish at all (no token), with the
+    sentence saying how to give them one."""
+    return {
+        name: f"account {name} has no access token: {how}; its drafts move on by themselves "
+        "once it has one"
+        for name, how in tokens.missing(config).items()
+    }

@@ -28,12 +28,11 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 from publisher.clock import Clock, system_clock
-from publisher.config import Config, tokens
+from publisher.config import Config
 from publisher.daemon import blocked as blocking
 from publisher.daemon import inbox, interrupted, reload
 from publisher.daemon import tokens as token_care
@@ -50,13 +49,11 @@ from publisher.daemon.workers import Done, Workers
 from publisher.drafts import statusblock
 from publisher.errors import PublisherError, StoreUnwritable
 from publisher.job import State
-from publisher.notify.change import token_expiring
 from publisher.publishing import insights
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
 
 # Waits are cut short at a stop (Runtime.stop_waiting); this bounds an HTTP call in flight
 # (a publish cut off is reconciled at the next start). SIGTERM is answered within 20 s.
@@ -72,16 +69,6 @@ TOKEN_CARE_EVERY = 600.0
 FIRST_TOKEN_CARE = 5.0  # soon after start: it only reads files unless a token is due
 INSIGHTS_EVERY = 600.0  # a round of insights reads (publishing.insights: PER_ROUND each)
 FIRST_INSIGHTS = 120.0
-
-
-def tokenless(config: Config) -> dict[str, str]:
-    """Given a config, return the accounts that cannot publish at all (no token), with the
-    sentence saying how to give them one."""
-    return {
-        name: f"account {name} has no access token: {how}; its drafts move on by themselves "
-        "once it has one"
-        for name, how in tokens.missing(config).items()
-    }
 
 
 class Daemon:
@@ -153,6 +140,7 @@ class Daemon:
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
         self.insights = insights.Reader(runtime)
+        self.expiring = token_care.Expiring()
         self.chores.every("insights", INSIGHTS_EVERY, self._read_insights, first=FIRST_INSIGHTS)
         self.chores.every(
             "token care", TOKEN_CARE_EVERY, self._look_after_tokens, first=FIRST_TOKEN_CARE
@@ -198,8 +186,7 @@ class Daemon:
         self.notifier.status("reconciling interrupted publishes")
         interrupted.resume(self.rt, self.workers, keep_waiting=self._still_starting)
         self._drain()
-        self.blocked = blocking.at_start(tokenless(self.config), self.store.all())
-        self._told_expiring: dict[str, datetime] = {}
+        self.blocked = blocking.at_start(blocking.tokenless(self.config), self.store.all())
         self.watcher.start()  # before the scan: a change in between is then not lost
         self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))
         self._ask_accounts()
@@ -408,24 +395,12 @@ class Daemon:
             return  # it raised: the worker logged it
         if outcome.refused is None:
             log.info("%s", outcome.note)
-            self._tell_if_expiring(outcome)
+            change = self.expiring.tell(outcome, self.clock())
+            if change is not None:
+                self.rt.notifier.notify(change)
             return
         log.warning("%s; its drafts wait until the token is fixed", outcome.note)
         self._block(outcome.account, blocking.refused(outcome.refused))
-
-    def _tell_if_expiring(self, outcome: token_care.Outcome) -> None:
-        """A token with fewer than EXPIRING_WITHIN left that was not just renewed: tell the
-        user (notify `token_expiring`), once a day at most per account."""
-        now = self.clock()
-        expires = outcome.expires_at
-        if outcome.renewed or expires is None or expires - now >= EXPIRING_WITHIN:
-            return
-        last = self._told_expiring.get(outcome.account)
-        if last is not None and now - last < timedelta(hours=20):
-            return
-        self._told_expiring[outcome.account] = now
-        reason = "refreshing it did not work: " + outcome.note
-        self.rt.notifier.notify(token_expiring(outcome.account, expires, reason, at=now))
 
     # --- accounts (see `blocked`) ------------------------------------------------------------
 
@@ -447,7 +422,7 @@ class Daemon:
     def _ask_accounts(self) -> None:
         """Ask Instagram, on the workers, whether the blocked accounts that have a token can
         publish again (at start, after a reload, and every account_check_every)."""
-        without_token = tokenless(self.config)
+        without_token = blocking.tokenless(self.config)
         for account in blocking.to_ask(self.blocked, without_token, self.config.accounts):
             work = partial(blocking.ask, self.rt, account)
             self.workers.start(f"account:{account}", "check", account, work)
@@ -495,7 +470,7 @@ class Daemon:
             self.watcher.stop()
             self.watcher = accepted.watcher
         self.blocked = blocking.after_reload(
-            self.blocked, tokenless(old), tokenless(new), new.accounts
+            self.blocked, blocking.tokenless(old), blocking.tokenless(new), new.accounts
         )
         log.info("config reloaded (%s): planning again", why)
         self.dispatcher.changed(self.drafts_to_jobs.scan_all(self.blocked, self._publishing()))

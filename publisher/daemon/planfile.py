@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from publisher.clock import Clock
+from publisher.commands import calendar, plan
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store import atomicfile
@@ -29,10 +30,6 @@ SPACING = 5.0  # seconds between two rewrites at most
 def write(config: Config, clock: Clock) -> Path | None:
     """Write the plan feed to `config.plan_file` now (atomically); return the path, or None
     when no plan_file is set. Raise OSError or PublisherError when it cannot be written."""
-    # `publisher plan` reads the daemon's view of blocked accounts: imported here, not at the
-    # top, since the daemon's loop imports this module.
-    from publisher.commands import calendar, plan
-
     target = config.plan_file
     if target is None:
         return None

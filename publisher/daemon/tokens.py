@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from publisher.config import API_HOSTS, Config, refreshed, tokens
 from publisher.errors import ApiError, AuthFailed
 from publisher.instagram import refresh
+from publisher.notify.change import Change, token_expiring
 from publisher.publishing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -136,3 +137,28 @@ def _later(account: str, exc: ApiError, now: datetime, expires_at: datetime | No
     when = (now + TRY_EVERY).isoformat(timespec="minutes")
     note = f"account {account}: token not renewed now ({exc.describe()}); tried again after {when}"
     return Outcome(account, note, expires_at=expires_at)
+
+
+EXPIRING_WITHIN = timedelta(days=7)  # token_expiring: fewer days left than this
+TELL_EVERY = timedelta(hours=20)  # at most once a day per account
+
+
+class Expiring:
+    """Decides when to tell the user (notify `token_expiring`) of a token that has fewer
+    than EXPIRING_WITHIN left and was not just renewed: once a day at most per account."""
+
+    def __init__(self) -> None:
+        self._told: dict[str, datetime] = {}
+
+    def tell(self, outcome: Outcome, now: datetime) -> Change | None:
+        """Given how looking after a token went and now, return the notification to send,
+        or None."""
+        expires = outcome.expires_at
+        if outcome.renewed or expires is None or expires - now >= EXPIRING_WITHIN:
+            return None
+        last = self._told.get(outcome.account)
+        if last is not None and now - last < TELL_EVERY:
+            return None
+        self._told[outcome.account] = now
+        reason = "refreshing it did not work: " + outcome.note
+        return token_expiring(outcome.account, expires, reason, at=now)

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from publisher.store import atomicfile
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 STALE_TEMP_S = 24 * 3600
@@ -77,3 +81,27 @@ def _remove_stale_temps(cache_dir: Path, names: list[str]) -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()
+
+
+# A converted copy is needed while Instagram may fetch it: a link lives link_ttl. Its mtime
+# is the last time a link to it was made (the publish flow touches it), so a copy older than
+# link_ttl + this margin has no live link. A job not done that needs it again gets it remade,
+# the same bytes (a cache, not a record).
+CACHE_MARGIN = timedelta(days=1)
+
+
+def sweep_unlinked(cache_dir: Path, link_ttl: timedelta, now: datetime) -> None:
+    """At start (no conversion is under way yet): delete the converted copies no live link
+    can point to. A failure is logged, never fatal: the next start tries again."""
+    cutoff = (now - link_ttl - CACHE_MARGIN).timestamp()
+    try:
+        with os.scandir(cache_dir) as entries:
+            keep = {entry.name for entry in entries if entry.stat().st_mtime >= cutoff}
+        removed = sweep(cache_dir, keep)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        log.warning("media: the converted copies in %s were not swept: %s", cache_dir, exc)
+        return
+    if removed:
+        log.info("media: deleted %d converted cop(ies) no job needs", removed)

@@ -22,7 +22,7 @@ from publisher.hosting import mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import upload as rupload
 from publisher.job import ApiCall, Container
-from publisher.publishing import runtime
+from publisher.publishing import apihost
 from publisher.publishing.progress import Progress
 from publisher.publishing.runtime import Runtime
 
@@ -47,7 +47,7 @@ def upload_host(rt: Runtime, account: str) -> str:
     if spec.upload_url is not None:
         return spec.upload_url
     if spec.api == "sandbox":
-        return runtime.base_url(rt.config, account, rt.sandbox_url)
+        return apihost.base_url(rt.config, account, rt.sandbox_url)
     return rupload.DEFAULT_HOST
 
 

@@ -22,7 +22,6 @@ always applies) and `local` (a moment in the configured time zone, for sentences
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,16 +33,16 @@ from typing import Any, TypeVar
 
 import httpx
 
-from publisher import config as config_module
 from publisher import logs
 from publisher.clock import Clock, Sleep, system_clock, system_sleep
 from publisher.config import Config, tokens
 from publisher.errors import ConfigError, Problem, PublisherError, StoreError
-from publisher.hosting import convert, mediahost
+from publisher.hosting import cache, mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import session, usage
 from publisher.job import DONE, ApiCall, Job, State
 from publisher.notify.sender import Notifier
+from publisher.publishing import apihost
 from publisher.publishing.contentlock import lock_content, unlock_content
 from publisher.publishing.groupcommit import GroupCommit
 from publisher.sandbox.server import SandboxServer
@@ -53,7 +52,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SANDBOX_STATE = "sandbox.json"
 # How long a content_publishing_limit answer is trusted. Publishing itself updates the cached
 # figure, so within this window only other apps' posts go unseen.
 NOTIFY_CLOSE_TIMEOUT = 5.0  # seconds; well below systemd's TimeoutStopSec
@@ -74,26 +72,6 @@ class Stopping(BaseException):
 class _Cached:
     at: datetime
     quota: graph.Quota
-
-
-def uses_inprocess_sandbox(config: Config, account: str) -> bool:
-    """Given a config and an account name, return True when the account talks to the
-    sandbox this process starts (api: sandbox without a base_url)."""
-    spec = config.accounts[account]
-    return spec.api == "sandbox" and spec.base_url is None
-
-
-def base_url(config: Config, account: str, sandbox_url: str | None) -> str:
-    """Where `account`'s Graph API calls go: its base_url, else the in-process sandbox, else
-    the flavour's public host. Raise ValueError for a sandbox account with no sandbox."""
-    spec = config.accounts[account]
-    if spec.base_url is not None:
-        return spec.base_url
-    if spec.api == "sandbox":
-        if sandbox_url is None:
-            raise ValueError(f"account {account!r} needs the in-process sandbox, not started")
-        return sandbox_url
-    return config_module.API_HOSTS[spec.api]
 
 
 class Runtime:
@@ -174,12 +152,12 @@ class Runtime:
         owns_http = http is None
         client = http if http is not None else session.make_http(limits=http_limits(config))
         try:
-            sandbox, sandbox_url = _start_sandbox(config, clock, None)
+            sandbox, sandbox_url = apihost.start_sandbox(config, clock, None)
             media = mediahost.make(config, clock=clock)
             _start_media(media, config)
             # leftovers of a run that crashed before it could delete a job's uploads (s3)
             media.sweep({job.id for job in store.all() if job.state not in DONE})
-            sweep_cache(config, clock())
+            cache.sweep_unlinked(mediahost.cache_dir(config), config.media.link_ttl, clock())
         except BaseException:
             if sandbox is not None:
                 sandbox.stop()
@@ -223,7 +201,7 @@ class Runtime:
 
         return graph.Client(
             http=self.http,
-            base_url=base_url(config, account, sandbox_url),
+            base_url=apihost.base_url(config, account, sandbox_url),
             api_version=spec.api_version,
             ig_user_id=spec.ig_user_id,
             token=tokens.token(config, account),
@@ -244,7 +222,7 @@ class Runtime:
         with self._lock:
             old = self.config
             if self.sandbox is None:
-                self.sandbox, self.sandbox_url = _start_sandbox(config, self.clock, None)
+                self.sandbox, self.sandbox_url = apihost.start_sandbox(config, self.clock, None)
             media_changed = old.media != config.media or old.content_dir != config.content_dir
             self.config = config
             self._quota.clear()
@@ -484,42 +462,3 @@ def _register_tokens(config: Config) -> None:
         token = tokens.configured(config, name)
         if token:
             logs.register_secret(token)
-
-
-def _start_sandbox(
-    config: Config, clock: Clock, state_path: Path | None
-) -> tuple[SandboxServer | None, str | None]:
-    """Start the in-process sandbox when some account needs it; its posts are kept in
-    state_dir/sandbox.json so that they survive restarts (reconciliation reads them)."""
-    if not any(uses_inprocess_sandbox(config, name) for name in config.accounts):
-        return None, None
-    path = state_path or config.state_dir / SANDBOX_STATE
-    server = SandboxServer(state_path=path, clock=clock)
-    url = server.start()
-    log.debug("sandbox Graph API on %s (posts kept in %s)", url, path)
-    return server, url
-
-
-# A converted copy (state_dir/cache) is needed while Instagram may fetch it: a link lives
-# link_ttl. Its mtime is the last time a link to it was made (containers touches it), so a
-# copy older than link_ttl + this margin has no live link. A job not done that needs it again
-# gets it remade, the same bytes, by `convert` (a cache, not a record).
-CACHE_MARGIN = timedelta(days=1)
-
-
-def sweep_cache(config: Config, now: datetime) -> None:
-    """At start (no conversion is under way yet): delete the converted copies no live link
-    can point to. A failure is logged, never fatal: the next start tries again."""
-    folder = mediahost.cache_dir(config)
-    cutoff = (now - config.media.link_ttl - CACHE_MARGIN).timestamp()
-    try:
-        with os.scandir(folder) as entries:
-            keep = {entry.name for entry in entries if entry.stat().st_mtime >= cutoff}
-        removed = convert.sweep(folder, keep)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        log.warning("media: the converted copies in %s were not swept: %s", folder, exc)
-        return
-    if removed:
-        log.info("media: deleted %d converted cop(ies) no job needs", removed)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from publisher.config import Config
 from publisher.hosting import mediahost
-from publisher.publishing.runtime import CACHE_MARGIN, Runtime
+from publisher.hosting.cache import CACHE_MARGIN
+from publisher.publishing.runtime import Runtime
 from tests.support.clock import SleepClock
 
 ENTRY = "{}.feed.none.r1.jpg"
