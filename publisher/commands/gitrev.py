@@ -132,7 +132,8 @@ def _relative_or_none(path: Path, top: Path) -> str | None:
 
 def _load(path: Path, shown: str) -> Config:
     try:
-        return config_module.load(path)
+        # a revision's content_dir is copied out after its config is read
+        return config_module.load(path, content_must_exist=False)
     except ConfigError as exc:
         raise ConfigError(
             [

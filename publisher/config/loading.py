@@ -32,7 +32,9 @@ def default_path() -> Path:
     return Path(os.environ.get("PUBLISHER_CONFIG") or "config.yaml")
 
 
-def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+def load(
+    path: Path, environ: Mapping[str, str] | None = None, *, content_must_exist: bool = True
+) -> Config:
     """Read config.yaml at `path`; see the module docstring. Raise ConfigError."""
     shown = str(path)
     try:
@@ -62,7 +64,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([_name_variable(p, environ, data) for p in problems]) from None
     except SettingsError as exc:
         raise ConfigError([_unparsable_variable(exc, shown, environ)]) from None
-    return _resolve(config, path, environ)
+    return _resolve(config, path, environ, content_must_exist)
 
 
 _SETTINGS_FIELD = re.compile(r'for field "([^"]+)"')
@@ -143,7 +145,9 @@ def _build(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
         os.environ.update(saved)
 
 
-def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
+def _resolve(
+    config: Config, path: Path, environ: Mapping[str, str], content_must_exist: bool = True
+) -> Config:
     """Make paths absolute and find the tokens; raise ConfigError on unreadable files."""
     accounts, problems = tokens.read(config, path, environ)
     if problems:
@@ -157,7 +161,7 @@ def _resolve(config: Config, path: Path, environ: Mapping[str, str]) -> Config:
     if plan_file is not None and not plan_file.is_absolute():
         plan_file = base / plan_file
     content_dir = content_dir.resolve()
-    problem = _content_dir_problem(content_dir)
+    problem = _content_dir_problem(content_dir) if content_must_exist else None
     if problem is not None:
         raise ConfigError([Problem(str(path), "at 'content_dir'", problem)])
     return config.model_copy(

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from publisher import yamlsafe
 from publisher.config import Config
 from publisher.drafts import files, statusblock
 from publisher.errors import ConcurrentEdit
@@ -148,7 +149,10 @@ def _read(folder: int, name: str) -> tuple[os.stat_result, bytes]:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         if not stat.S_ISREG(found.st_mode):
             raise OSError(0, "not a regular file")
-        return found, handle.read()
+        data = handle.read(yamlsafe.MAX_BYTES + 1)  # a draft is capped: never read past it
+        if len(data) > yamlsafe.MAX_BYTES:
+            raise OSError(errno.EFBIG, "the file is larger than a draft may be")
+        return found, data
 
 
 def _replace(

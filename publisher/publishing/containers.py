@@ -245,6 +245,14 @@ def _sendable(
         # validated inside content_dir; a link swapped in since then is not followed out
         return files.open_beneath(content_dir, source)
 
+    try:  # a file gone or unreadable since validation: the next attempt tries again
+        opener(path).close()
+    except OSError as exc:
+        raise Transient(
+            f"{item.source!r} cannot be read: {exc.strerror or exc}",
+            step="media",
+            hint="publisher tries again at the next attempt.",
+        ) from exc
     if item.kind == "video" and rt.config.media.transcode == "auto":
         sent = transcode.transcode(
             path,

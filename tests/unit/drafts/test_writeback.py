@@ -81,4 +81,4 @@ def test_a_draft_that_cannot_be_read_is_logged_not_raised(
     with caplog.at_level(logging.WARNING, logger="publisher"):
         assert writeback.write(config, job_for("folder.yaml")) is True
     [record] = caplog.records
-    assert record.getMessage() == "folder.yaml: status not written back: not a regular file"
+    assert record.getMessage() == "folder.yaml: status not written back: Is a directory"
