@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-LOSE_WITH = ("drop", "502")
+LOSE_WITH = ("drop", "502", "500")
 
 
 @dataclass
@@ -25,7 +25,8 @@ class Faults:
     # Fraction of Graph requests answered HTTP 500, code 2, is_transient (nothing done).
     transient_5xx_rate: float = 0.0
     # The next N media_publish calls COMMIT the post, then lose the answer: the connection is
-    # dropped ("drop") or answered HTTP 502 without a Graph body ("502").
+    # dropped ("drop"), answered HTTP 502 without a Graph body ("502"), or answered HTTP 500
+    # with Meta's transient error body, code 2 ("500": it says nothing of the post).
     lose_publish_responses: int = 0
     lose_publish_with: str = "drop"
     # Seconds to wait before answering media_publish, after the post is committed.
