@@ -33,6 +33,11 @@ class Faults:
     publish_delay_s: float = 0.0
     # Status reads a container answers IN_PROGRESS before its end state (videos: 2 more).
     processing_polls: int = 2
+    # Seconds on the sandbox's clock a new container stays IN_PROGRESS, however often it is
+    # read, as Meta's processing takes time (videos: `video_processing_s`). 0: only the polls
+    # count (fast tests).
+    processing_s: float = 0.0
+    video_processing_s: float = 0.0
     # The next N containers end in ERROR ("Error: Media upload has failed with error code
     # 2207026"), resp. EXPIRED, after their processing polls.
     error_containers: int = 0

@@ -5,7 +5,9 @@ it returns the JSON answer or raises `meta_errors.GraphError`. Every change is s
 the method returns, and `publish` commits the post to the state file BEFORE the answer is
 sent: a lost answer then means a post that exists, exactly as with Meta.
 
-Container life: IN_PROGRESS for `faults.processing_polls` status reads (videos 2 more), then
+Container life: IN_PROGRESS for `faults.processing_polls` status reads (videos 2 more) and
+until `faults.processing_s` (videos `video_processing_s`) have passed on the sandbox's clock
+since its creation (processing takes time, not a number of reads), then
 FINISHED (or ERROR / EXPIRED per faults, or ERROR when its video was refused), PUBLISHED once
 published, EXPIRED 24 h after creation if never published.
 """
@@ -121,6 +123,8 @@ class Graph:
                 self.faults.expire_containers -= 1
                 fate = EXPIRED
             polls = self.faults.processing_polls + (VIDEO_EXTRA_POLLS if spec.is_video else 0)
+            now = self._clock()
+            takes = self.faults.video_processing_s if spec.is_video else self.faults.processing_s
             container = Container(
                 id=self._world.new_id("18"),
                 ig_user_id=ig_user_id,
@@ -131,10 +135,11 @@ class Graph:
                 children=list(spec.children),
                 caption=spec.caption,
                 extras=dict(spec.extras),
-                created_at=self._clock().isoformat(),
+                created_at=now.isoformat(),
                 polls_left=polls,
                 fate=fate,
                 error_status=error_status,
+                ready_at=(now + timedelta(seconds=takes)).isoformat() if takes else None,
             )
             self._world.containers[container.id] = container
             self._world.save()
@@ -371,6 +376,8 @@ class Graph:
             return EXPIRED
         if container.polls_left > 0:
             return IN_PROGRESS
+        if container.ready_at is not None and now < datetime.fromisoformat(container.ready_at):
+            return IN_PROGRESS
         return container.fate
 
     def _check_child(self, ig_user_id: str, child_id: str) -> None:
@@ -391,7 +398,7 @@ class Graph:
 
     def _read_container(self, container: Container, names: list[str]) -> dict[str, Any]:
         status = self._status(container, self._clock())
-        if status == IN_PROGRESS:
+        if status == IN_PROGRESS and container.polls_left > 0:
             container.polls_left -= 1
             self._world.save()
         return views.container_fields(container, status, names)

@@ -48,6 +48,8 @@ class Container:
     fate: str  # FINISHED | ERROR | EXPIRED: the status after processing
     error_status: str | None = None  # Meta's `status` text when fate is ERROR
     media_id: str | None = None  # set when published
+    # ISO 8601: processing takes time (faults.processing_s): IN_PROGRESS until then too
+    ready_at: str | None = None
 
 
 @dataclass
