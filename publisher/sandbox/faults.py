@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from publisher.sandbox import meta_errors
+
 LOSE_WITH = ("drop", "502", "500")
 
 
@@ -107,6 +109,9 @@ def _checked(name: str, kind: type, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, number_types) or value < 0:
         what = "a whole number" if kind is int else "a number"
         raise ValueError(f"fault {name!r} must be {what} >= 0")
+    if name == "rate_limit_code" and value not in meta_errors.RATE_LIMIT_CODES:
+        codes = ", ".join(map(str, sorted(meta_errors.RATE_LIMIT_CODES)))
+        raise ValueError(f"fault {name!r} must be one of Meta's throttling codes: {codes}")
     if name == "transient_5xx_rate" and value > 1:
         raise ValueError(f"fault {name!r} is a fraction between 0 and 1")
     return kind(value)
