@@ -18,6 +18,9 @@ from typing import Any
 from publisher.sandbox import meta_errors
 
 LOSE_WITH = ("drop", "502", "500")
+# Which login the sandbox plays (instagram-api.md §1): "instagram" (graph.instagram.com) or
+# "facebook" (graph.facebook.com) answers only the endpoints documented for it; "both" all.
+LOGINS = ("both", "instagram", "facebook")
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Faults:
     # with Meta's transient error body, code 2 ("500": it says nothing of the post).
     lose_publish_responses: int = 0
     lose_publish_with: str = "drop"
+    # The login flavour played (LOGINS); a setting rather than a fault.
+    login: str = "both"
     # Seconds to wait before answering media_publish, after the post is committed.
     publish_delay_s: float = 0.0
     # Status reads a container answers IN_PROGRESS before its end state (videos: 2 more).
@@ -102,8 +107,9 @@ def _checked(name: str, kind: type, value: Any) -> Any:
             raise ValueError(f"fault {name!r} must be true or false")
         return value
     if kind is str:
-        if value not in LOSE_WITH:
-            raise ValueError(f"fault {name!r} must be one of {', '.join(LOSE_WITH)}")
+        allowed = LOGINS if name == "login" else LOSE_WITH
+        if value not in allowed:
+            raise ValueError(f"fault {name!r} must be one of {', '.join(allowed)}")
         return value
     number_types = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, number_types) or value < 0:

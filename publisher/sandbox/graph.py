@@ -35,6 +35,10 @@ QUOTA_WINDOW = timedelta(hours=24)
 STORY_LIFETIME = timedelta(hours=24)
 VIDEO_EXTRA_POLLS = 2
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 25, 100
+# Endpoints documented for one login only (instagram-api.md): /refresh_access_token is
+# Instagram Login's (§8.1; Facebook user tokens have no refresh endpoint, §8.2), /stories
+# and /debug_token are Facebook Login's (§"Stories", §8.2).
+ONLY_FOR = {"refresh_access_token": "instagram", "stories": "facebook", "debug_token": "facebook"}
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,8 @@ class Graph:
         """GET /{ig-user-id}/media (no stories) or /stories (the last 24 h): newest first,
         `limit` per page, cursor paging (`after`), `since`/`until` in Unix seconds. `url` is
         the request's own URL without its query, for `paging.next`."""
+        if stories:
+            self._only("stories", "GET", f"/{ig_user_id}/stories")
         names = views.fields_of(query, views.MEDIA_FIELDS, "IGMedia")
         limit = views.whole(query, "limit", LIST_LIMIT_DEFAULT, low=1)
         limit = min(limit, LIST_LIMIT_MAX)
@@ -281,6 +287,7 @@ class Graph:
     def debug_token(self, key: str) -> dict[str, Any]:
         """GET /debug_token (sandbox only): the token's validity and a 60-day expiry counted
         from when this sandbox first saw it (or issued it)."""
+        self._only("debug_token", "GET", "/debug_token")
         with self._lock:
             answer = tokens.debug(self._world, key, self._clock(), self._token_account.get(key))
             self._world.save()
@@ -299,6 +306,7 @@ class Graph:
     def refresh_token(self, key: str) -> dict[str, Any]:
         """GET /refresh_access_token: a new token for the one whose fingerprint is `key`
         (which stops working). Raise GraphError: 190 replaced, 100 too new."""
+        self._only("refresh_access_token", "GET", "/refresh_access_token")
         with self._lock:
             token, new_key = tokens.refresh(
                 self._world, key, self._clock(), self.faults.refresh_min_age_s
@@ -337,6 +345,13 @@ class Graph:
         with self._lock:
             self._author(key)
             return comments.listing(self._world, media_id, query)
+
+    def _only(self, endpoint: str, method: str, path: str) -> None:
+        """Raise GraphError (2500, unknown path) when the login the sandbox plays
+        (`faults.login`) does not have this endpoint (ONLY_FOR)."""
+        login = self.faults.login
+        if login != "both" and ONLY_FOR.get(endpoint, login) != login:
+            raise meta_errors.unknown_path(method, path)
 
     # --- inside the lock ------------------------------------------------------------------
 
