@@ -3,6 +3,7 @@ one-post-per-caption count, and a check that a draft file is whole."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -49,13 +50,16 @@ def workdir(name: str) -> Iterator[Path]:
         yield Path(folder)
 
 
+_accounts = itertools.count(1)
+
+
 def site(root: Path, base_url: str, **publishing: Any) -> Config:
     """A site in `root` whose account is the sandbox at `base_url`, media served by the
-    daemon's own media server (the sandbox fetches and checks them)."""
+    daemon's own media server (the sandbox fetches and checks them). Each site has an
+    Instagram account of its own: Meta's quota of 100 posts a day is per account."""
+    account = {"base_url": base_url, "ig_user_id": str(17841400000100000 + next(_accounts))}
     return load_config(
-        make_site(
-            root, account={"base_url": base_url}, publishing={"poll_interval": "0s", **publishing}
-        )
+        make_site(root, account=account, publishing={"poll_interval": "0s", **publishing})
     )
 
 

@@ -90,6 +90,7 @@ def _one_step(root: Path, sandbox: SandboxProcess, step: str, repeats: int) -> R
     lost: list[str] = []
     corrupt: list[str] = []
     not_killed = 0
+    missed: list[str] = []
     for number in range(repeats):
         name = f"kill-{number:02}.yaml"
         caption = f"Killed at {step}, run {number} #reliability"
@@ -112,6 +113,9 @@ def _one_step(root: Path, sandbox: SandboxProcess, step: str, repeats: int) -> R
                 check=False,
             )
             killed = result.returncode == -signal.SIGKILL
+            if not killed:
+                said = [line for line in result.stderr.splitlines() if line.strip()]
+                missed.append(f"{name}: exit {result.returncode}: {(said or ['-'])[-1][:200]}")
         not_killed += not killed
         problem = draft_whole(config, path, written)
         if problem is not None:
@@ -135,5 +139,5 @@ def _one_step(root: Path, sandbox: SandboxProcess, step: str, repeats: int) -> R
         ),
         goal="0 duplicates, 0 lost, 0 corrupt",
         passed=passed,
-        notes=lost[:3] + corrupt[:3],
+        notes=missed[:2] + lost[:3] + corrupt[:3],
     )
