@@ -134,11 +134,15 @@ def _hammer(quick: bool) -> Row:
         thread = threading.Thread(target=write_back, daemon=True)
         thread.start()
         saves = lost = 0
+        notes: list[str] = []
         deadline = time.monotonic() + seconds
         try:
             while time.monotonic() < deadline:
                 user, _block = statusblock.split(path.read_bytes())
-                lost += user.rstrip(b"\r\n") != last.rstrip(b"\r\n")
+                if user.rstrip(b"\r\n") != last.rstrip(b"\r\n"):
+                    lost += 1
+                    shown = user.split(b"\n", 1)[0].decode(errors="replace")
+                    notes.append(f"save {saves} was lost: the file read back {shown!r}")
                 saves += 1
                 last = _text(saves, when)
                 temporary = path.with_name(".draft.yaml.swp")
@@ -157,4 +161,5 @@ def _hammer(quick: bool) -> Row:
         figure=f"edits lost {lost}",
         goal="0 edits lost",
         passed=lost == 0 and saves > 100,
+        notes=notes[:3],
     )

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -380,7 +381,8 @@ def run(quick: bool) -> list[Row]:
             "control characters), 0 changed",
             passed=passed,
             notes=(
-                bad_drafts[:4]
+                [f"{count} x {kind}" for kind, count in _kinds(bad_drafts + bad_configs).items()]
+                + bad_drafts[:4]
                 + bad_configs[:4]
                 + changed[:2]
                 + ([daemon_problem] if daemon_problem else [])
@@ -462,6 +464,11 @@ def _unsafe(output: str) -> bool:
     """Raw control characters (an escape sequence in a draft's key or value printed as it
     is can rewrite the user's terminal): the output should show them escaped."""
     return bool(_CONTROL.search(output))
+
+
+def _kinds(bad: list[str]) -> Counter[str]:
+    """How many of each problem (the text between the example and the output)."""
+    return Counter(line.split("): ", 1)[-1].split(": ", 1)[0] for line in bad)
 
 
 def _last_line(output: str) -> str:
