@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast check lint typecheck unit bench clean
+.PHONY: run test test-fast check lint typecheck unit bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test-fast: $(STAMP)  ## the unit tests only (tests/unit), in under a minute
 
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+reliability: $(STAMP)  ## the faults users meet, counted: writes docs/reliability.md (~12 min on 2 shared cores; root for the full-disk rows)
+	$(BIN)/python -m bench.reliability
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

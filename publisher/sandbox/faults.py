@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-LOSE_WITH = ("drop", "502")
+from publisher.sandbox import meta_errors
+
+LOSE_WITH = ("drop", "502", "500")
+# Which login the sandbox plays (instagram-api.md §1): "instagram" (graph.instagram.com) or
+# "facebook" (graph.facebook.com) answers only the endpoints documented for it; "both" all.
+LOGINS = ("both", "instagram", "facebook")
 
 
 @dataclass
@@ -25,13 +30,21 @@ class Faults:
     # Fraction of Graph requests answered HTTP 500, code 2, is_transient (nothing done).
     transient_5xx_rate: float = 0.0
     # The next N media_publish calls COMMIT the post, then lose the answer: the connection is
-    # dropped ("drop") or answered HTTP 502 without a Graph body ("502").
+    # dropped ("drop"), answered HTTP 502 without a Graph body ("502"), or answered HTTP 500
+    # with Meta's transient error body, code 2 ("500": it says nothing of the post).
     lose_publish_responses: int = 0
     lose_publish_with: str = "drop"
+    # The login flavour played (LOGINS); a setting rather than a fault.
+    login: str = "both"
     # Seconds to wait before answering media_publish, after the post is committed.
     publish_delay_s: float = 0.0
     # Status reads a container answers IN_PROGRESS before its end state (videos: 2 more).
     processing_polls: int = 2
+    # Seconds on the sandbox's clock a new container stays IN_PROGRESS, however often it is
+    # read, as Meta's processing takes time (videos: `video_processing_s`). 0: only the polls
+    # count (fast tests).
+    processing_s: float = 0.0
+    video_processing_s: float = 0.0
     # The next N containers end in ERROR ("Error: Media upload has failed with error code
     # 2207026"), resp. EXPIRED, after their processing polls.
     error_containers: int = 0
@@ -102,13 +115,17 @@ def _checked(name: str, kind: type, value: Any) -> Any:
             raise ValueError(f"fault {name!r} must be true or false")
         return value
     if kind is str:
-        if value not in LOSE_WITH:
-            raise ValueError(f"fault {name!r} must be one of {', '.join(LOSE_WITH)}")
+        allowed = LOGINS if name == "login" else LOSE_WITH
+        if value not in allowed:
+            raise ValueError(f"fault {name!r} must be one of {', '.join(allowed)}")
         return value
     number_types = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, number_types) or value < 0:
         what = "a whole number" if kind is int else "a number"
         raise ValueError(f"fault {name!r} must be {what} >= 0")
+    if name == "rate_limit_code" and value not in meta_errors.RATE_LIMIT_CODES:
+        codes = ", ".join(map(str, sorted(meta_errors.RATE_LIMIT_CODES)))
+        raise ValueError(f"fault {name!r} must be one of Meta's throttling codes: {codes}")
     if name == "transient_5xx_rate" and value > 1:
         raise ValueError(f"fault {name!r} is a fraction between 0 and 1")
     return kind(value)

@@ -5,7 +5,9 @@ it returns the JSON answer or raises `meta_errors.GraphError`. Every change is s
 the method returns, and `publish` commits the post to the state file BEFORE the answer is
 sent: a lost answer then means a post that exists, exactly as with Meta.
 
-Container life: IN_PROGRESS for `faults.processing_polls` status reads (videos 2 more), then
+Container life: IN_PROGRESS for `faults.processing_polls` status reads (videos 2 more) and
+until `faults.processing_s` (videos `video_processing_s`) have passed on the sandbox's clock
+since its creation (processing takes time, not a number of reads), then
 FINISHED (or ERROR / EXPIRED per faults, or ERROR when its video was refused), PUBLISHED once
 published, EXPIRED 24 h after creation if never published.
 """
@@ -34,6 +36,10 @@ QUOTA_WINDOW = timedelta(hours=24)
 STORY_LIFETIME = timedelta(hours=24)
 VIDEO_EXTRA_POLLS = 2
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 25, 100
+# Endpoints documented for one login only (instagram-api.md): /refresh_access_token is
+# Instagram Login's (§8.1; Facebook user tokens have no refresh endpoint, §8.2), /stories
+# and /debug_token are Facebook Login's (§"Stories", §8.2).
+ONLY_FOR = {"refresh_access_token": "instagram", "stories": "facebook", "debug_token": "facebook"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,8 @@ class Graph:
                 self.faults.expire_containers -= 1
                 fate = EXPIRED
             polls = self.faults.processing_polls + (VIDEO_EXTRA_POLLS if spec.is_video else 0)
+            now = self._clock()
+            takes = self.faults.video_processing_s if spec.is_video else self.faults.processing_s
             container = Container(
                 id=self._world.new_id("18"),
                 ig_user_id=ig_user_id,
@@ -149,11 +157,12 @@ class Graph:
                 children=list(spec.children),
                 caption=spec.caption,
                 extras=dict(spec.extras),
-                created_at=self._clock().isoformat(),
+                created_at=now.isoformat(),
                 polls_left=polls,
                 fate=fate,
                 error_status=error_status,
                 upload_received=0 if spec.resumable else None,
+                ready_at=(now + timedelta(seconds=takes)).isoformat() if takes else None,
             )
             self._world.containers[container.id] = container
             self._world.save()
@@ -229,6 +238,8 @@ class Graph:
         """GET /{ig-user-id}/media (no stories) or /stories (the last 24 h): newest first,
         `limit` per page, cursor paging (`after`), `since`/`until` in Unix seconds. `url` is
         the request's own URL without its query, for `paging.next`."""
+        if stories:
+            self._only("stories", "GET", f"/{ig_user_id}/stories")
         names = views.fields_of(query, views.MEDIA_FIELDS, "IGMedia")
         limit = views.whole(query, "limit", LIST_LIMIT_DEFAULT, low=1)
         limit = min(limit, LIST_LIMIT_MAX)
@@ -295,6 +306,7 @@ class Graph:
     def debug_token(self, key: str) -> dict[str, Any]:
         """GET /debug_token (sandbox only): the token's validity and a 60-day expiry counted
         from when this sandbox first saw it (or issued it)."""
+        self._only("debug_token", "GET", "/debug_token")
         with self._lock:
             answer = tokens.debug(self._world, key, self._clock(), self._token_account.get(key))
             self._world.save()
@@ -313,6 +325,7 @@ class Graph:
     def refresh_token(self, key: str) -> dict[str, Any]:
         """GET /refresh_access_token: a new token for the one whose fingerprint is `key`
         (which stops working). Raise GraphError: 190 replaced, 100 too new."""
+        self._only("refresh_access_token", "GET", "/refresh_access_token")
         with self._lock:
             token, new_key = tokens.refresh(
                 self._world, key, self._clock(), self.faults.refresh_min_age_s
@@ -363,6 +376,13 @@ class Graph:
                 raise meta_errors.no_such_object("GET", media_id)
             return insights.answer(post, query.get("metric", ""), self._clock())
 
+    def _only(self, endpoint: str, method: str, path: str) -> None:
+        """Raise GraphError (2500, unknown path) when the login the sandbox plays
+        (`faults.login`) does not have this endpoint (ONLY_FOR)."""
+        login = self.faults.login
+        if login != "both" and ONLY_FOR.get(endpoint, login) != login:
+            raise meta_errors.unknown_path(method, path)
+
     # --- inside the lock ------------------------------------------------------------------
 
     def _account(self, ig_user_id: str, key: str) -> Account:
@@ -401,6 +421,8 @@ class Graph:
             return EXPIRED
         if container.uploading or container.polls_left > 0:
             return IN_PROGRESS
+        if container.ready_at is not None and now < datetime.fromisoformat(container.ready_at):
+            return IN_PROGRESS
         return container.fate
 
     def _check_child(self, ig_user_id: str, child_id: str) -> None:
@@ -421,7 +443,8 @@ class Graph:
 
     def _read_container(self, container: Container, names: list[str]) -> dict[str, Any]:
         status = self._status(container, self._clock())
-        if status == IN_PROGRESS and not container.uploading:  # processing starts after
+        # processing (the polls) starts once a resumable upload has every byte
+        if status == IN_PROGRESS and not container.uploading and container.polls_left > 0:
             container.polls_left -= 1
             self._world.save()
         return views.container_fields(container, status, names)

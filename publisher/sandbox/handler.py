@@ -240,7 +240,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _lose(self, how: str | None) -> str | None:
         """Lose the answer of a write that was committed: "drop" (the client hears nothing,
-        like a reset after the fact) or "502"; return the log status, None to answer."""
+        like a reset after the fact), "502" or "500" (Meta's transient error); return the
+        log status, None to answer."""
         if how == "drop":
             self.close_connection = True
             try:
@@ -252,6 +253,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return "502"
+        if how == "500":
+            self._send_error(meta_errors.transient())
+            return "500"
         return None
 
     def _ok(self, body: dict[str, Any]) -> str:

@@ -19,6 +19,41 @@ from typing import Any
 OAUTH = "OAuthException"
 METHOD = "GraphMethodException"
 
+# Every (code, subcode) the sandbox may answer, with where Meta documents it (instagram-api.md
+# §7.2 the Instagram error table, §7.3 the generic Graph codes). `GraphError` refuses any
+# other pair: the sandbox is as strict as Meta, it never invents an error publisher would then
+# learn to handle (issue 8, point 6).
+DOCUMENTED: dict[tuple[int, int | None], str] = {
+    (-2, 2207003): "§7.2 timeout downloading media",
+    (-2, 2207020): "§7.2 container expired",
+    (1, 2207057): "§7.2 thumb_offset out of range",
+    (9, 2207042): "§7.2 publishing quota reached",
+    (24, 2207006): "§7.2 media not found",
+    (100, 2207023): "§7.2 unknown media_type",
+    (100, 2207028): "§7.2 carousel outside 2-10 items",
+    (100, 2207040): "§7.2 more than 20 @-tags",
+    (9004, 2207052): "§7.2 media URL could not be fetched",
+    (9007, 2207027): "§7.2 not ready",
+    (36000, 2207004): "§7.2 image over 8 MiB",
+    (36001, 2207005): "§7.2 unsupported image format",
+    (36003, 2207009): "§7.2 aspect ratio",
+    (36004, 2207010): "§7.2 caption too long",
+    (1, None): "§7.3 API Unknown (temporary)",
+    (2, None): "§7.3 API Service (temporary)",
+    (10, None): "§7.3 permission denied",
+    (100, None): "§7.3 invalid parameter",
+    (100, 33): "§7.3 object does not exist / unsupported get request [3P: postiz #1562]",
+    (190, None): "§7.3 invalid or expired token",
+    (190, 463): "§7.3 token expired",
+    (190, 467): "§7.3 invalid token",
+    # What Graph answers for a path it does not know ("Unknown path components"): Meta's
+    # generic error, not in instagram-api.md's tables; publisher treats it as permanent.
+    (2500, None): "Graph API 'Unknown path components' (not in §7)",
+}
+# Throttling codes (§7.3): app, user, Pages, custom, Page/system-user BUC, Instagram BUC.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
+DOCUMENTED.update({(code, None): "§7.3 rate limit" for code in RATE_LIMIT_CODES})
+
 
 class GraphError(Exception):
     """A Graph API error answer: HTTP status plus Meta's error object."""
@@ -36,6 +71,11 @@ class GraphError(Exception):
         user_msg: str | None = None,
         regain_minutes: int | None = None,
     ) -> None:
+        if (code, subcode) not in DOCUMENTED:
+            raise ValueError(
+                f"the sandbox answers only documented errors; {code}/{subcode} is not in "
+                "meta_errors.DOCUMENTED (add it there with where Meta documents it)"
+            )
         super().__init__(message)
         self.code = code
         self.message = message

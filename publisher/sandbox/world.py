@@ -59,6 +59,9 @@ class Container:
         """A resumable container still waiting for bytes: not processed yet."""
         return self.upload_received is not None and self.upload_sha256 is None
 
+    # ISO 8601: processing takes time (faults.processing_s): IN_PROGRESS until then too
+    ready_at: str | None = None
+
 
 @dataclass
 class Post:

@@ -601,7 +601,7 @@ def test_the_quota_counts_posts_of_the_last_24_hours(
 # --- lost answers, delays, transient errors, tokens ---------------------------------------------
 
 
-@pytest.mark.parametrize("lose_with", ["drop", "502"])
+@pytest.mark.parametrize("lose_with", ["drop", "502", "500"])
 def test_a_lost_publish_answer_still_makes_exactly_one_post(
     make_sandbox: Callable[..., SandboxServer], tmp_path: Path, lose_with: str
 ) -> None:
@@ -614,6 +614,10 @@ def test_a_lost_publish_answer_still_makes_exactly_one_post(
         if lose_with == "drop":
             with pytest.raises(httpx.RemoteProtocolError):
                 publish(http, container_id)
+        elif lose_with == "500":  # Meta's transient error, although the post was made
+            response = publish(http, container_id)
+            assert response.status_code == 500
+            assert codes(response) == (2, None)
         else:
             response = publish(http, container_id)
             assert response.status_code == 502
@@ -901,7 +905,7 @@ def test_control_endpoints(offline: SandboxServer, off: httpx.Client) -> None:
         ({"latency_s": -1}, ">= 0"),
         ({"transient_5xx_rate": 1.5}, "between 0 and 1"),
         ({"invalid_token": 1}, "true or false"),
-        ({"lose_publish_with": "reset"}, "drop, 502"),
+        ({"lose_publish_with": "reset"}, "drop, 502, 500"),
     ],
 )
 def test_fault_values_are_checked(changes: dict[str, Any], message: str) -> None:
