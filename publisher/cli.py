@@ -29,6 +29,7 @@ from publisher.errors import (
     StoreError,
     UserError,
     permission_denied,
+    printable,
 )
 from publisher.job import State
 
@@ -143,19 +144,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             if denied is None:
                 raise
             log.debug("permission denied", exc_info=exc)
-            print(f"publisher: {denied}", file=sys.stderr)
+            print(f"publisher: {printable(denied)}", file=sys.stderr)
             return EXIT_USAGE
     except ConfigError as exc:
         _problems(exc)
         return EXIT_USAGE
     except (StateLocked, StoreCorrupt) as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
+        print(f"publisher: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except UserError as exc:
         _problems(exc)
         return EXIT_PROBLEMS
     except (StoreError, PublisherError) as exc:
-        print(f"publisher: {exc}", file=sys.stderr)
+        print(f"publisher: {printable(str(exc))}", file=sys.stderr)
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return 130

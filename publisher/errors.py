@@ -37,6 +37,32 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+# Characters a terminal acts on rather than shows: C0/C1 controls (ESC starts a sequence that
+# can rewrite the user's screen) and the bidirectional overrides that reorder what is shown.
+# Newline and tab are layout, kept.
+_UNSHOWN = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        0x2066,
+        0x2067,
+        0x2068,
+        0x2069,
+        0xFEFF,
+    ]
+}
+_LAYOUT = {ord("\n"): "\n", ord("\t"): "\t"}
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """Given text that may hold what a user file holds (a key, a name, a value), return it
+    with every control character written as an escape (`\\x1b`), so that printing it on a
+    terminal or in a log shows the characters instead of obeying them. Newline and tab are
+    kept, unless `one_line` (then `\\n`, `\\t`)."""
+    return text.translate(_UNSHOWN if one_line else {**_UNSHOWN, **_LAYOUT})
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -50,8 +76,8 @@ class Problem:
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""
         if self.field:
-            return f"{self.path}: {self.field}: {prefix}{self.message}"
-        return f"{self.path}: {prefix}{self.message}"
+            return printable(f"{self.path}: {self.field}: {prefix}{self.message}", one_line=True)
+        return printable(f"{self.path}: {prefix}{self.message}", one_line=True)
 
 
 class PublisherError(Exception):

@@ -16,6 +16,8 @@ import sys
 import threading
 from typing import Any
 
+from publisher.errors import printable
+
 # Shorter values would redact ordinary words; real tokens are 100+ characters.
 MIN_SECRET_LENGTH = 8
 MASK = "***"
@@ -104,10 +106,11 @@ class RedactingFilter(logging.Filter):
 
 
 class _OneLineFormatter(logging.Formatter):
-    """journald stores each stderr line as its own entry: keep one event on one line."""
+    """journald stores each stderr line as its own entry: keep one event on one line, and
+    show a control character from a draft's name or content as an escape (`printable`)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\n", " | ")
+        return printable(super().format(record)).replace("\n", " | ")
 
 
 _HANDLER_NAME = "publisher.stderr"

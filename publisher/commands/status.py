@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from publisher.clock import Sleep, system_sleep
 from publisher.config import Config
+from publisher.errors import printable
 from publisher.job import Job, State
 from publisher.store import jobstore
 
@@ -97,7 +98,7 @@ def table(jobs: Sequence[Job], tz: tzinfo, width: int = 160) -> str:
             result = result[: room - 1] + "…"
         cells = [row[c].ljust(widths[c]) for c in COLUMNS[:-1]] + [result]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # a draft's name may hold ESC: shown, not obeyed
 
 
 def as_json(jobs: Sequence[Job]) -> str:
