@@ -196,6 +196,15 @@ class DraftsToJobs:
             # a deleted draft: the watcher tells us next
             writeback.write(self.config, self._as_shown(job))
 
+    def catch_up(self, busy: Collection[str]) -> None:
+        """Write again the status blocks a write-back left behind (a full disk, an I/O error,
+        edits that kept racing it), from the job as the store has it now; a job being worked
+        on (`busy`, job ids) is left to its worker, which writes its block when done."""
+        for rel in sorted(writeback.behind(self.config.content_dir)):
+            job = self.store.by_draft(rel)
+            if job is not None and job.id not in busy:
+                self.write_status(job)
+
     def _as_shown(self, job: Job) -> Job:
         """The job as its status block shows it: a due job that cannot start because the
         store cannot be written says so (the store keeps the job as it was)."""

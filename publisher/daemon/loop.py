@@ -46,7 +46,7 @@ from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.store_care import StoreCare
 from publisher.daemon.watcher import Watcher
 from publisher.daemon.workers import Done, Workers
-from publisher.drafts import statusblock
+from publisher.drafts import statusblock, writeback
 from publisher.errors import PublisherError, StoreUnwritable
 from publisher.job import State
 from publisher.publishing import insights
@@ -63,6 +63,7 @@ ACCOUNT_CHECK_EVERY = 300.0
 ARCHIVE_EVERY = 3600.0
 FIRST_ARCHIVE = 60.0  # seconds after start: not in the way of the first scan
 RESCAN_EVERY = 180.0
+CATCH_UP_EVERY = 15.0  # status blocks a write-back left behind (a full disk): written again
 # Whether a token needs looking after is read from state_dir/tokens this often; Meta is asked
 # at most once a day per account (daemon.tokens).
 TOKEN_CARE_EVERY = 600.0
@@ -139,6 +140,12 @@ class Daemon:
         self.chores.every("archive", ARCHIVE_EVERY, self._archive, first=FIRST_ARCHIVE)
         self.chores.every("inbox cleanup", ARCHIVE_EVERY, self._clean_inbox, first=FIRST_ARCHIVE)
         self.chores.every("rescan", rescan_every, self._rescan)
+        self.chores.every(
+            "status blocks behind",
+            CATCH_UP_EVERY,
+            lambda: self.drafts_to_jobs.catch_up(self._publishing()),
+            only_if=lambda: bool(writeback.behind(self.drafts_to_jobs.config.content_dir)),
+        )
         self.insights = insights.Reader(runtime)
         self.expiring = token_care.Expiring()
         self.chores.every("insights", INSIGHTS_EVERY, self._read_insights, first=FIRST_INSIGHTS)

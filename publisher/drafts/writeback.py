@@ -16,6 +16,10 @@ Several users on one box (README "Running as a service"): the new file keeps the
 mode and group (and its owner when we run as root). When we are not root and the draft was
 someone else's, we become its owner, so the group gets what the owner could do: the editor
 who saved it, a member of its group, can still save it.
+
+A write-back that failed for a reason that passes (a full disk, an I/O error, an edit that kept
+racing ours) is owed: `owed(content_dir)` hands its draft to the daemon, which writes the
+job's block again a little later, so a block never stays behind once the disk has room.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,48 @@ class LinkRefused(OSError):
     """The draft is a symbolic link: publisher never writes through one."""
 
 
+# Why a write-back failed that passes by itself: then the block is written again later.
+_PASSING = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EIO,
+    errno.EROFS,
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.EINTR,
+    errno.ENOMEM,
+}
+_behind: dict[Path, set[str]] = {}  # content_dir -> drafts (relative) whose block is behind
+_behind_lock = threading.Lock()
+
+
+def behind(content_dir: Path) -> set[str]:
+    """Given content_dir, return the drafts whose last write-back failed for a reason that
+    passes (a full disk, an I/O error, edits that kept racing ours): the daemon writes their
+    blocks again a little later, until one succeeds."""
+    with _behind_lock:
+        return set(_behind.get(content_dir, ()))
+
+
+def _fell_behind(content_dir: Path, rel: str) -> bool:
+    """Note that the block of `rel` is behind; return True if it was already."""
+    with _behind_lock:
+        drafts = _behind.setdefault(content_dir, set())
+        if rel in drafts:
+            return True
+        drafts.add(rel)
+        return False
+
+
+def _caught_up(content_dir: Path, rel: str) -> None:
+    with _behind_lock:
+        drafts = _behind.get(content_dir)
+        if drafts is not None:
+            drafts.discard(rel)
+            if not drafts:
+                del _behind[content_dir]
+
+
 def write(
     config: Config,
     job: Job,
@@ -67,9 +114,11 @@ def write(
     try:
         replace_block(config.content_dir, target, job.status_block(config.tz), before_replace)
     except FileNotFoundError:
+        _caught_up(config.content_dir, job.draft)
         return False
     except ConcurrentEdit as exc:
-        log.warning("%s: status not written back: %s", job.draft, exc)
+        _log_behind(config.content_dir, job.draft, str(exc))
+        return True
     except files.OutsideContentDir as exc:
         # never write through a link out of content_dir (it could be any file the service
         # user may write: its config, its state)
@@ -84,8 +133,24 @@ def write(
             target.parent,
         )
     except OSError as exc:
+        if exc.errno in _PASSING and not isinstance(exc, LinkRefused):
+            _log_behind(config.content_dir, job.draft, str(exc.strerror or exc))
+            return True
         log.warning("%s: status not written back: %s", job.draft, exc.strerror or exc)
+    _caught_up(config.content_dir, job.draft)  # written, or never will be by waiting
     return True
+
+
+def _log_behind(content_dir: Path, rel: str, reason: str) -> None:
+    """A write-back failed for a reason that passes: say so once (then at debug level, as
+    the daemon tries again every little while), and note the block as behind."""
+    again = _fell_behind(content_dir, rel)
+    log.log(
+        logging.DEBUG if again else logging.WARNING,
+        "%s: status not written back: %s; it is written again once it can be",
+        rel,
+        reason,
+    )
 
 
 def replace_block(

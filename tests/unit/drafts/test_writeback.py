@@ -3,6 +3,7 @@ time zone), and a draft that is gone, keeps changing or cannot be written never 
 
 from __future__ import annotations
 
+import errno
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -82,3 +83,37 @@ def test_a_draft_that_cannot_be_read_is_logged_not_raised(
         assert writeback.write(config, job_for("folder.yaml")) is True
     [record] = caplog.records
     assert record.getMessage() == "folder.yaml: status not written back: Is a directory"
+
+
+def test_a_write_back_refused_for_want_of_space_is_behind_until_it_is_made(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full content_dir: the block is noted as behind (the daemon writes it again), said
+    once at warning level however often it is tried, and forgotten once it is written."""
+    path = write_draft(config, "post")
+
+    def disk_full() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with caplog.at_level(logging.DEBUG, logger="publisher"):
+        assert writeback.write(config, job_for("post.yaml"), before_replace=disk_full) is True
+        assert writeback.write(config, job_for("post.yaml"), before_replace=disk_full) is True
+    assert writeback.behind(config.content_dir) == {"post.yaml"}
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == [
+        "post.yaml: status not written back: No space left on device; it is written again "
+        "once it can be"
+    ]
+    assert statusblock.read(path.read_bytes()) is None
+    assert [p.name for p in config.content_dir.iterdir() if p.name.startswith(".")] == []
+
+    assert writeback.write(config, job_for("post.yaml")) is True
+    assert writeback.behind(config.content_dir) == set()
+    status = statusblock.read(path.read_bytes())
+    assert status is not None and status["state"] == "scheduled"
+
+
+def test_a_write_back_that_waiting_cannot_mend_is_not_behind(config: Config) -> None:
+    (config.content_dir / "folder.yaml").mkdir()
+    assert writeback.write(config, job_for("folder.yaml")) is True
+    assert writeback.behind(config.content_dir) == set()
