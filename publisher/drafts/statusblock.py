@@ -394,10 +394,19 @@ def _value(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, str):
-        return _scalar(value)
+        return _scalar(_UNREADABLE.sub(_escape, value))
     if isinstance(value, Mapping | list | tuple) and not value:
         return "{}" if isinstance(value, Mapping) else "[]"
     raise TypeError(f"cannot write a {type(value).__name__} into the status block")
+
+
+# What no reader of a draft takes, even escaped (yamlsafe refuses it): a NUL, a lone surrogate.
+# A status value holding one (an error text from elsewhere) is written as its escape, as text.
+_UNREADABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02x}" if match[0] == "\x00" else f"\\u{ord(match[0]):04x}"
 
 
 def _scalar(text: str) -> str:

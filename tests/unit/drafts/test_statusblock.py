@@ -373,3 +373,11 @@ def test_temp_files_are_invisible_to_the_draft_scanner(tmp_path: Path) -> None:
     atomicfile.write_bytes(path, b"x: 1\n", _before_replace=look)
     temps = [name for name in seen if name != "draft.yaml"]
     assert len(temps) == 1 and temps[0].startswith(".") and not temps[0].endswith(".yaml")
+
+
+def test_a_value_with_a_nul_or_a_lone_surrogate_is_written_so_it_reads_back() -> None:
+    """An error text holding a NUL was written as "\\u0000", which every reader of the draft
+    then refused: the block read as missing."""
+    data = b"type: post\n" + statusblock.render({"state": "failed", "error": "a\x00b\udcff c"})
+    status = statusblock.read(data)
+    assert status == {"state": "failed", "error": "a\\x00b\\udcff c"}
