@@ -23,19 +23,15 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from publisher import yamlsafe
-from publisher.drafts import files
-from publisher.errors import ConcurrentEdit
-from publisher.store import atomicfile
 
 log = logging.getLogger(__name__)
 
@@ -133,44 +129,6 @@ def replace(data: bytes, status: Mapping[str, Any]) -> bytes:
     if found.end == found.start and head and not head.endswith(b"\n"):
         head += newline
     return head + block + tail
-
-
-def write(
-    path: Path,
-    status: Mapping[str, Any],
-    *,
-    retries: int = 5,
-    _before_replace: Callable[[], None] | None = None,
-) -> bytes:
-    """Given a draft path and the status fields, write the block into the file atomically and
-    return the bytes now in the file (nothing is written when they are already there).
-
-    If the user saves between our read and our write, their edit wins: we re-read and put the
-    block onto their new text, up to `retries` more times. `_before_replace` is a test hook
-    passed to atomicfile.write_bytes. Raise ConcurrentEdit when every attempt met an edit.
-    Raise FileNotFoundError if the draft is gone (the caller decides what that means).
-    A draft whose layout cannot take a block (one `{...}` mapping, see `replace`) is left
-    as it is, with a warning logged.
-    """
-    for _attempt in range(retries + 1):
-        current = files.read_capped(path, yamlsafe.MAX_BYTES)  # TooLarge: an OSError
-        try:
-            new = replace(current, status)
-        except ValueError as exc:
-            # Callers treat write-back as best effort; the job store keeps the status.
-            log.warning("%s: status not written back: %s", path, exc)
-            return current
-        if new == current:
-            return current
-        try:
-            atomicfile.write_bytes(path, new, expected=current, _before_replace=_before_replace)
-        except ConcurrentEdit:
-            continue
-        return new
-    raise ConcurrentEdit(
-        f"{path} kept changing while publisher wrote its status; it will be written again "
-        "at the next change"
-    )
 
 
 # --- finding the block ---------------------------------------------------------------------

@@ -8,9 +8,10 @@ that cannot be written, is logged and gets its block at its next change. The pub
 Never through a link, and never outside content_dir, even in a race: the draft's folder is
 opened one name at a time from content_dir with O_NOFOLLOW, the draft is read through an
 O_NOFOLLOW descriptor, the new file is made beside it in that folder, and just before the
-rename the name is checked, again without following it, to still be the very file read (same
+swap the name is checked, again without following it, to still be the very file read (same
 device and inode, same bytes). A link swapped in at any point fails a check, or is itself
-replaced by the new file: what it points to is never written.
+replaced by the new file: what it points to is never written. The swap is an exchange, so a
+save that slips in between the check and the swap is found and put back (`_replace`).
 
 Several users on one box (README "Running as a service"): the new file keeps the draft's
 mode and group (and its owner when we run as root). When we are not root and the draft was
@@ -230,14 +231,22 @@ def _replace(
     before_replace: Callable[[], None] | None,
 ) -> None:
     """Put `data` in place of `name` in `folder` atomically, if `name` is still the file
-    `before` with the bytes `expected`; else raise ConcurrentEdit (nothing written)."""
+    `before` with the bytes `expected`; else raise ConcurrentEdit (nothing written).
+
+    The check and the swap cannot be one step: an editor takes no lock. So the new file is
+    exchanged with the draft (renameat2 RENAME_EXCHANGE, where the system has it) rather
+    than renamed over it: what the swap took off the name is still there, under the temp
+    name, and is checked once more; a save that came between the check and the swap goes
+    back to its name (`_undo_if_edited`). Without the exchange, a plain rename, and the
+    window of microseconds between check and rename stays."""
     temp = f".{name}.{secrets.token_hex(6)}{atomicfile.TEMP_SUFFIX}"
     fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=folder)
     try:
         try:
-            _write_all(fd, data)
+            atomicfile.write_all(fd, data)
             _keep_owner_and_mode(fd, before)
             os.fsync(fd)
+            ours = os.fstat(fd)
         finally:
             os.close(fd)
         if before_replace is not None:
@@ -246,17 +255,50 @@ def _replace(
             now, current = _read(folder, name)
         except LinkRefused:
             raise ConcurrentEdit(f"{name} became a link while publisher was updating it") from None
-        # A window of microseconds remains between this check and the rename; closing it
-        # would need the user's editor to take a lock, which editors do not do. A link
-        # swapped in there is replaced by our file, never written through.
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino) or current != expected:
             raise ConcurrentEdit(f"{name} changed on disk while publisher was updating it")
-        os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        exchanged = atomicfile.exchange(folder, temp, name)
+        if not exchanged:
+            # A link swapped in here is replaced by our file, never written through.
+            os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp, dir_fd=folder)
+            os.unlink(temp, dir_fd=folder)  # still ours: nothing was exchanged
         raise
+    if exchanged:
+        _undo_if_edited(folder, name, temp, before=before, expected=expected, ours=ours)
     os.fsync(folder)
+
+
+def _undo_if_edited(
+    folder: int,
+    name: str,
+    temp: str,
+    *,
+    before: os.stat_result,
+    expected: bytes,
+    ours: os.stat_result,
+) -> None:
+    """After the exchange, `temp` names what `name` held an instant before: the draft as we
+    read it (then it goes), or a save the user made since our check (then it goes back to
+    `name` and ConcurrentEdit is raised: their edit wins, the block comes at the next try)."""
+    try:
+        then, old = _read(folder, temp)
+        kept = (then.st_dev, then.st_ino) == (before.st_dev, before.st_ino) and old == expected
+    except OSError:  # a link the user put there, or a read error: theirs, whatever it is
+        kept = False
+    if kept:
+        os.unlink(temp, dir_fd=folder)
+        return
+    atomicfile.exchange(folder, temp, name)
+    # One more save between the two exchanges would now be at `temp` instead of our file:
+    # the newest save is the one the name must hold.
+    back = os.stat(temp, dir_fd=folder, follow_symlinks=False)
+    if (back.st_dev, back.st_ino) == (ours.st_dev, ours.st_ino):
+        os.unlink(temp, dir_fd=folder)
+    else:
+        os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    raise ConcurrentEdit(f"{name} changed on disk while publisher was updating it")
 
 
 def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
@@ -279,10 +321,3 @@ def group_gets_owner_rights(mode: int) -> int:
     given to the group (0o644 -> 0o664): what a draft's owner keeps when the service user
     becomes its owner and the editor reaches it through the group."""
     return mode | ((mode & 0o700) >> 3)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]

@@ -12,13 +12,14 @@ them, and a suffix no user file has, so `remove_stale_temps` can clear what a ki
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import os
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-from publisher.errors import ConcurrentEdit
 
 TEMP_SUFFIX = ".publisher-tmp"
 NEW_FILE_MODE = 0o644
@@ -28,7 +29,6 @@ def write_bytes(
     path: Path,
     data: bytes,
     *,
-    expected: bytes | None = None,
     mode: int | None = None,
     _before_replace: Callable[[], None] | None = None,
 ) -> None:
@@ -38,12 +38,10 @@ def write_bytes(
     keeps the old file's permission bits, its group when we may set it, and its owner when we
     run as root; a new file gets 0o644 minus the umask. With `mode` (a secret: 0o600) the
     file gets exactly those bits, old or new, and is never readable by others on the way.
-    When `expected` is given, the current bytes of the target are compared with it just
-    before the rename. `_before_replace` is a test hook called right before that comparison.
+    `_before_replace` is a test hook called right before the rename. (A draft the user may
+    be editing is not written here but by `drafts.writeback`, which checks for their save.)
 
-    Raise ConcurrentEdit (nothing written) if the target no longer holds `expected`. Raise
-    FileNotFoundError if `expected` is given and the target is gone. Raise OSError on I/O
-    errors. No temp file is left behind by any exception.
+    Raise OSError on I/O errors. No temp file is left behind by any exception.
     """
     target = Path(os.path.realpath(path))
     folder = target.parent
@@ -55,17 +53,13 @@ def write_bytes(
     temp = Path(temp_name)
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             _copy_metadata(fd, old, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
         if _before_replace is not None:
             _before_replace()
-        if expected is not None and _read_at_most(target, len(expected) + 1) != expected:
-            # A window of microseconds remains between this read and the rename; closing it
-            # would need the user's editor to take a lock, which editors do not do.
-            raise ConcurrentEdit(f"{path} changed on disk while publisher was updating it")
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -93,7 +87,7 @@ def create_all(files: list[tuple[Path, bytes]]) -> None:
             )
             temps.append(Path(temp_name))
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 _copy_metadata(fd, None)
             finally:
                 os.close(fd)
@@ -145,14 +139,43 @@ def remove_stale_temps(folder: Path) -> int:
     return removed
 
 
-def _read_at_most(path: Path, limit: int) -> bytes:
-    """The first `limit` bytes of the file: enough to tell it differs, never a whole large
-    file swapped in meanwhile."""
-    with open(path, "rb") as file:
-        return file.read(limit)
+_RENAME_EXCHANGE = 2  # linux/fs.h
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _renameat2() -> Callable[..., int] | None:
+    """glibc's renameat2 (2.28+), or None where there is none (not Linux, musl, ...)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def exchange(folder: int, first: str, second: str) -> bool:
+    """Given an open folder and two names in it, swap the two files atomically (Linux
+    renameat2 RENAME_EXCHANGE: each name always names one of the two files, nothing is
+    unlinked). Return False, nothing done, where the system or the file system cannot;
+    raise OSError on any other failure."""
+    if _RENAMEAT2 is None:
+        return False
+    done = _RENAMEAT2(folder, os.fsencode(first), folder, os.fsencode(second), _RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), second)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd` (os.write may write fewer)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)

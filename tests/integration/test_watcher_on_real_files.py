@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from publisher.daemon.watcher import Watcher, relevant
-from publisher.drafts import statusblock
+from publisher.drafts import statusblock, writeback
 from tests.support.wait import wait_for
 
 QUIET = 0.1  # short, for speed; the editor-save test uses a longer one
@@ -287,7 +287,9 @@ def test_our_own_status_write_back_is_not_delivered(content: Path) -> None:
     draft.write_bytes(b"type: post\ncaption: hi  # my comment\n")
     recorder = Recorder()
     with watching(content, recorder, fingerprint=statusblock.fingerprint):
-        statusblock.write(draft, {"state": "scheduled", "scheduled_for": "2026-12-01T09:00"})
+        writeback.replace_block(
+            content, draft, {"state": "scheduled", "scheduled_for": "2026-12-01T09:00"}
+        )
         assert b"status:" in draft.read_bytes()
         recorder.settle(content)
         assert recorder.deliveries(draft) == []

@@ -11,7 +11,7 @@ import pytest
 
 from publisher import drafts, yamlsafe
 from publisher.config import Config
-from publisher.drafts import files, statusblock
+from publisher.drafts import files, statusblock, writeback
 from tests.support.drafts import IMG, build, make_config
 from tests.support.paths import HOSTILE
 
@@ -151,8 +151,8 @@ def test_a_file_too_large_for_a_draft_is_never_read_whole(site: Config) -> None:
         loaded = drafts.load(big, site)
         with pytest.raises(files.TooLarge):
             files.read_capped(big, yamlsafe.MAX_BYTES)
-        with pytest.raises(files.TooLarge):  # what the write-back reads through
-            statusblock.write(big, {"state": "invalid"})
+        with pytest.raises(OSError, match="larger than a draft"):  # the write-back's read
+            writeback.replace_block(site.content_dir, big, {"state": "invalid"})
         _size, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

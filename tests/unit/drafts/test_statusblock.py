@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from publisher import yamlsafe
-from publisher.drafts import statusblock
+from publisher.drafts import statusblock, writeback
 from publisher.errors import ConcurrentEdit
 from publisher.job import State
 from publisher.store import atomicfile
@@ -125,7 +125,7 @@ def test_flow_mapping_root_is_refused_not_corrupted(tmp_path: Path) -> None:
         statusblock.replace(draft, STATUS)
     path = tmp_path / "flow.yaml"
     path.write_bytes(draft)
-    assert statusblock.write(path, STATUS) == draft
+    assert writeback.replace_block(tmp_path, path, STATUS) == draft
     assert path.read_bytes() == draft
 
 
@@ -283,22 +283,22 @@ def test_read(data: bytes, expected: dict[str, Any] | None) -> None:
     assert statusblock.read(data) == expected
 
 
-# --- write: the file on disk ----------------------------------------------------------------
+# --- the file on disk: drafts.writeback, the one way a block is written ---------------------
 
 
 def test_write_puts_the_block_in_the_file(tmp_path: Path) -> None:
     path = tmp_path / "draft.yaml"
     path.write_bytes(b"type: post # mine\n")
-    written = statusblock.write(path, STATUS)
+    written = writeback.replace_block(tmp_path, path, STATUS)
     assert path.read_bytes() == written == statusblock.replace(b"type: post # mine\n", STATUS)
 
 
 def test_write_does_nothing_when_the_block_is_already_there(tmp_path: Path) -> None:
     path = tmp_path / "draft.yaml"
     path.write_bytes(b"type: post\n")
-    statusblock.write(path, STATUS)
+    writeback.replace_block(tmp_path, path, STATUS)
     inode = os.stat(path).st_ino
-    statusblock.write(path, STATUS)
+    writeback.replace_block(tmp_path, path, STATUS)
     assert os.stat(path).st_ino == inode  # no rename: the watcher sees no event
 
 
@@ -307,18 +307,8 @@ def test_write_keeps_mode(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "draft.yaml"
     path.write_bytes(b"type: post\n")
     path.chmod(mode)
-    statusblock.write(path, STATUS)
+    writeback.replace_block(tmp_path, path, STATUS)
     assert stat.S_IMODE(os.stat(path).st_mode) == mode
-
-
-def test_write_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
-    target = tmp_path / "real.yaml"
-    target.write_bytes(b"type: post\n")
-    link = tmp_path / "draft.yaml"
-    link.symlink_to(target.name)
-    statusblock.write(link, STATUS)
-    assert link.is_symlink() and os.readlink(link) == "real.yaml"
-    assert statusblock.read(target.read_bytes()) == STATUS
 
 
 def test_user_edit_between_read_and_write_wins(tmp_path: Path) -> None:
@@ -330,7 +320,7 @@ def test_user_edit_between_read_and_write_wins(tmp_path: Path) -> None:
         if saves:
             path.write_bytes(saves.pop())
 
-    written = statusblock.write(path, STATUS, _before_replace=user_saves)
+    written = writeback.replace_block(tmp_path, path, STATUS, user_saves)
     assert path.read_bytes() == written
     user, _block = statusblock.split(written)
     assert user == b"type: post\ncaption: the user's new caption\n# and a comment\n"
@@ -347,18 +337,18 @@ def test_an_editor_that_never_stops_saving_gets_concurrent_edit(tmp_path: Path) 
         path.write_bytes(b"caption: %d\n" % next(saves))
 
     with pytest.raises(ConcurrentEdit):
-        statusblock.write(path, STATUS, retries=2, _before_replace=user_saves)
-    assert path.read_bytes() == b"caption: 3\n"  # 1 try + 2 retries; the user's text stays
+        writeback.replace_block(tmp_path, path, STATUS, user_saves)
+    assert path.read_bytes() == b"caption: %d\n" % (1 + writeback.RETRIES)  # the user's text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.yaml"]
 
 
 def test_write_on_a_missing_draft_raises_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        statusblock.write(tmp_path / "gone.yaml", STATUS)
+        writeback.replace_block(tmp_path, tmp_path / "gone.yaml", STATUS)
     path = tmp_path / "draft.yaml"
     path.write_bytes(b"type: post\n")
     with pytest.raises(FileNotFoundError):
-        statusblock.write(path, STATUS, _before_replace=path.unlink)
+        writeback.replace_block(tmp_path, path, STATUS, path.unlink)
     assert list(tmp_path.iterdir()) == []  # not recreated, no temp left
 
 

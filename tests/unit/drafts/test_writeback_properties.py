@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.drafts import statusblock
+from publisher.drafts import statusblock, writeback
 
 PROPERTIES = settings(max_examples=120, deadline=None, derandomize=True)
 
@@ -137,8 +137,8 @@ def test_the_file_written_keeps_the_user_bytes(
     data, user, _had_block = draft
     path = Path(tmp_path_factory.mktemp("wb")) / "draft.yaml"
     path.write_bytes(data)
-    statusblock.write(path, first)
-    statusblock.write(path, second)
+    writeback.replace_block(path.parent, path, first)
+    writeback.replace_block(path.parent, path, second)
     written = path.read_bytes()
     assert statusblock.read(written) == second
     assert statusblock.split(written)[0].rstrip(b"\r\n") == user.rstrip(b"\r\n")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from publisher.errors import ConcurrentEdit
 from publisher.store import atomicfile
 from tests.support.paths import REPO
 
@@ -91,35 +90,6 @@ def test_symlink_chain_is_followed_to_the_end(tmp_path: Path) -> None:
     atomicfile.write_bytes(tmp_path / "two.yaml", b"new\n")
     assert (tmp_path / "one.yaml").is_symlink() and (tmp_path / "two.yaml").is_symlink()
     assert target.read_bytes() == b"new\n"
-
-
-def test_expected_matching_writes(tmp_path: Path) -> None:
-    path = tmp_path / "draft.yaml"
-    path.write_bytes(b"old\n")
-    atomicfile.write_bytes(path, b"new\n", expected=b"old\n")
-    assert path.read_bytes() == b"new\n"
-
-
-def test_user_save_between_read_and_replace_wins(tmp_path: Path) -> None:
-    path = tmp_path / "draft.yaml"
-    path.write_bytes(b"old\n")
-
-    def user_saves() -> None:
-        path.write_bytes(b"the user's edit\n")
-
-    with pytest.raises(ConcurrentEdit, match="changed on disk"):
-        atomicfile.write_bytes(path, b"ours\n", expected=b"old\n", _before_replace=user_saves)
-    assert path.read_bytes() == b"the user's edit\n"
-    assert leftovers(tmp_path) == []
-
-
-def test_draft_deleted_before_replace_is_not_recreated(tmp_path: Path) -> None:
-    path = tmp_path / "draft.yaml"
-    path.write_bytes(b"old\n")
-    with pytest.raises(FileNotFoundError):
-        atomicfile.write_bytes(path, b"ours\n", expected=b"old\n", _before_replace=path.unlink)
-    assert not path.exists()
-    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])
