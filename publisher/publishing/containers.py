@@ -15,6 +15,7 @@ anything else happens: a crash then leaves a container to reuse, never one we fo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -99,6 +100,26 @@ def with_one_rebuild(
         return step()
 
 
+def version(draft: Draft) -> str:
+    """Given a draft, return what a container is recorded as made from: the draft's bytes
+    and the identity of each local media file it names (device, inode, size, mtime). A photo
+    replaced after its container was made ahead (prepare_ahead) then gets a new container:
+    Meta's copy is of the old photo."""
+    parts = [draft.fingerprint]
+    for item in [*draft.media, draft.cover]:
+        if item is None or item.path is None:
+            continue
+        try:
+            info = os.stat(item.path, follow_symlinks=False)
+        except OSError:
+            parts.append("-")  # gone: making its container fails and says so
+            continue
+        parts.append(f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}")
+    if len(parts) == 1:
+        return draft.fingerprint
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def ready(
     rt: Runtime, job_id: str, draft: Draft, progress: Progress, *, until: datetime | None = None
 ) -> Container:
@@ -109,7 +130,7 @@ def ready(
     PUBLISHED, Transient if still processing at poll_timeout or `until`."""
     job = rt.job(job_id)
     client = rt.client(draft.account, job_id)
-    live = decisions.live_containers(job, draft.fingerprint, rt.clock())
+    live = decisions.live_containers(job, version(draft), rt.clock())
     top_role = "parent" if draft.type == "carousel" else "single"
     top = live.get((top_role, None))
     # local videos sent to Meta's upload host (media.video_upload: resumable) need no URL
@@ -297,7 +318,7 @@ def _create(
         item=item,
         created_at=rt.clock(),
         attempt=rt.job(job_id).attempts,
-        fingerprint=draft.fingerprint,
+        fingerprint=version(draft),
     )
     rt.store.add_container(job_id, container)
     failpoints.hit("after_record")

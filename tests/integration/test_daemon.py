@@ -105,6 +105,32 @@ def test_an_edit_after_prepare_abandons_the_ready_container(
     assert "Last light" in post["caption"]
 
 
+def test_a_photo_replaced_after_prepare_gets_a_new_container(
+    daemon: Daemon, config: Config, clock: ManualClock, posts: SandboxServer
+) -> None:
+    """Meta's copy of the photo is the one it fetched when the container was made ahead: a
+    photo replaced since (the draft unchanged) must not go out as the old one."""
+    slot = START + timedelta(minutes=30)
+    path = draft(config, "photo.yaml", publish_at=at(slot))
+    daemon.on_paths({path})
+    clock.advance(timedelta(minutes=25))
+    settle(daemon)
+    assert len(jobs_by_draft(config)["photo.yaml"].containers) == 1
+    media = config.content_dir / "sunrise.jpg"
+    replacement = media.with_name(".sunrise.jpg.new")
+    replacement.write_bytes(media.read_bytes() + b"\0")  # another photo, saved the usual way
+    replacement.replace(media)
+    daemon.on_paths({media})
+    settle(daemon)
+    clock.advance(slot - clock())
+    settle(daemon)
+
+    job = jobs_by_draft(config)["photo.yaml"]
+    assert job.state is State.PUBLISHED
+    assert len(job.containers) == 2  # the photo as it is now, not Meta's old copy
+    assert len(posts.posts()) == 1
+
+
 # --- drafts while running -----------------------------------------------------------------
 
 
