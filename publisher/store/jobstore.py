@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from publisher.clock import Clock
-from publisher.errors import StateLocked, StoreError
+from publisher.errors import StoreError
 from publisher.job import DONE, ApiCall, Container, Event, Job, State
 from publisher.store import atomicfile, convert
 from publisher.store import lock as state_dir_lock
@@ -199,20 +199,12 @@ class JobStore:
 
     def _mend(self) -> bool:
         """Make state_dir and its lock again if they are gone (under _LOCK); return True if
-        they were. A lock another process took meanwhile is left to it (StateLocked is
-        logged; our writes then fail until publisher is restarted)."""
-        if self._lock_fd is None or self._lock_is_ours():
+        they were (`lock.take_again`)."""
+        if self._lock_fd is None:
             return False
-        try:
-            self._state_dir.mkdir(parents=True, exist_ok=True)
-            fd = state_dir_lock.take(self._state_dir)
-        except StateLocked as exc:
-            log.error("state_dir was deleted and taken by another process: %s", exc)
+        fd = state_dir_lock.take_again(self._state_dir, self._lock_fd)
+        if fd is None:
             return False
-        except OSError as exc:
-            log.error("state_dir %s was deleted and cannot be made again: %s", self._state_dir, exc)
-            return False
-        os.close(self._lock_fd)
         self._lock_fd = fd
         log.warning(
             "state_dir %s was deleted while publisher ran: made it again, took its lock again "
@@ -222,15 +214,6 @@ class JobStore:
             len(self._table),
         )
         return True
-
-    def _lock_is_ours(self) -> bool:
-        assert self._lock_fd is not None
-        held = os.fstat(self._lock_fd)
-        try:
-            there = os.stat(self._state_dir / LOCK_FILE)
-        except OSError:
-            return False
-        return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
     # --- changing ------------------------------------------------------------------------
 

@@ -13,10 +13,13 @@ the caller may only read is still taken, without writing the pid into it.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 
 from publisher.errors import StateLocked
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = "lock"
 MODE = 0o660
@@ -47,6 +50,36 @@ def take(state_dir: Path) -> int:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+def take_again(state_dir: Path, fd: int) -> int | None:
+    """Given a state_dir and the descriptor of the lock we took on it: if its lock file is no
+    longer the one we hold (someone deleted state_dir), make the folder again, take its lock
+    and close `fd`; return the new descriptor. Return None when the lock is still ours, or
+    when it cannot be taken again (logged: a lock another process took meanwhile is left to
+    it, and our writes fail until publisher is restarted)."""
+    if _is_ours(state_dir, fd):
+        return None
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        new = take(state_dir)
+    except StateLocked as exc:
+        log.error("state_dir was deleted and taken by another process: %s", exc)
+        return None
+    except OSError as exc:
+        log.error("state_dir %s was deleted and cannot be made again: %s", state_dir, exc)
+        return None
+    os.close(fd)
+    return new
+
+
+def _is_ours(state_dir: Path, fd: int) -> bool:
+    held = os.fstat(fd)
+    try:
+        there = os.stat(state_dir / LOCK_FILE)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _open(path: Path) -> tuple[int, bool]:
