@@ -29,9 +29,8 @@ from publisher import drafts, yamlsafe
 from publisher.clock import Clock, system_clock
 from publisher.commands import csvsheet, schema
 from publisher.config import Config
-from publisher.drafts import media
 from publisher.drafts.checks import Checker
-from publisher.drafts.medialist import MediaList
+from publisher.drafts.medialist import Known
 from publisher.drafts.report import Report
 from publisher.errors import ConfigError, Problem
 from publisher.store import atomicfile
@@ -65,46 +64,6 @@ def _slug(caption: str, fallback: str) -> str:
     return slug or fallback
 
 
-@dataclass
-class _SharedMediaChecker(Checker):
-    """The Checker of `validate`, remembering what it found in each media file: the rows of
-    a sheet often share a photo, and opening it (or probing a video) once is enough."""
-
-    found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
-
-    def _media_list(self) -> MediaList:
-        return _SharedMediaList(
-            type=self.type,
-            draft_dir=self.draft_dir,
-            content_dir=self.content_dir,
-            report=self.report,
-            check_media=self.check_media,
-            fit=self.fit,
-            transcode=self.config.media.transcode,
-            found=self.found,
-        )
-
-
-@dataclass
-class _SharedMediaList(MediaList):
-    found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
-
-    def check(self, where: str, item: media.MediaItem, role: media.Role) -> None:
-        key = (item.source, item.path, item.url, role, self.fit, self.transcode)
-        known = self.found.get(key)
-        if known is None:
-            before = len(self.report.items)
-            super().check(where, item, role)
-            known = [(p.message, p.severity) for p in self.report.items[before:]]
-            self.found[key] = known
-            return
-        for message, severity in known:
-            if severity == "warning":
-                self.report.warn(where, message)
-            else:
-                self.report.error(where, message)
-
-
 def _read_back(body: bytes) -> Any:
     """The draft text as the daemon will read it. The text is ours (safe_dump), so the C
     loader, when PyYAML has it, reads it as `yamlsafe` would, ten times faster."""
@@ -124,7 +83,7 @@ class _Rows:
     now: datetime
     sheet: csvsheet.Sheet
     problems: list[Problem] = field(default_factory=list)
-    media_found: dict[tuple[object, ...], list[tuple[str, str]]] = field(default_factory=dict)
+    media_known: Known = field(default_factory=dict)  # the rows share what files were found
 
     def error(self, row: int, column: str, message: str, severity: str = "error") -> None:
         where = f"row {row}, column {column}" if column else f"row {row}"
@@ -135,14 +94,14 @@ class _Rows:
         document = self.sheet.document(cells)
         body = csvsheet.dump(document)
         report = Report(str(self.source))
-        checker = _SharedMediaChecker(
+        checker = Checker(
             _read_back(body),
             self.config,
             self.config.content_dir.resolve(),
             self.folder,
             report,
             check_media=True,
-            found=self.media_found,
+            media_known=self.media_known,
         )
         fields = checker.run()
         for problem in report.items:

@@ -18,7 +18,7 @@ from typing import Any
 from publisher.config import Config
 from publisher.drafts import limits, media, options, videos
 from publisher.drafts.media import MediaItem
-from publisher.drafts.medialist import MediaList
+from publisher.drafts.medialist import Known, MediaList
 from publisher.drafts.model import TYPES, DraftType, UserTag
 from publisher.drafts.publish_at import parse_publish_at
 from publisher.drafts.report import Report
@@ -46,6 +46,7 @@ class Checker:
     locked_platforms: tuple[str, ...] = ()
     type: DraftType | None = None
     fit: Fit | None = None
+    media_known: Known | None = None  # shared by several drafts (MediaList.known)
 
     def run(self) -> dict[str, Any] | None:
         """Return the Draft's fields (without path/rel/fingerprint), or None if unusable."""
@@ -354,4 +355,5 @@ class Checker:
             check_media=self.check_media,
             fit=self.fit,
             transcode=self.config.media.transcode,
+            known=self.media_known,
         )

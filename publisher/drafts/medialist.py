@@ -19,6 +19,8 @@ from publisher.drafts.report import Report
 from publisher.hosting.ratio import Fit
 
 ITEM_KEYS = ("file", "alt_text", "user_tags")
+# (path, url, role, fit, transcode) -> what `check_file` found
+Known = dict[tuple[object, ...], list[Finding]]
 
 
 @dataclass
@@ -32,6 +34,9 @@ class MediaList:
     check_media: bool = True
     fit: Fit | None = None
     transcode: videos.Transcode = "auto"
+    # What each file was found to be, kept across drafts when given (`import`: the rows of
+    # a sheet often share a photo, and opening it, or probing a video, once is enough).
+    known: Known | None = None
 
     def read(self, value: object) -> tuple[tuple[MediaItem, ...], tuple[ItemOptions, ...]]:
         """Given the `media:` value as written, return its items and, when any entry is a
@@ -153,7 +158,13 @@ class MediaList:
 
     def check(self, where: str, item: MediaItem, role: media.Role) -> None:
         """Report what is wrong with `item`'s file, used as `role`."""
-        for finding in check_file(item, role, fit=self.fit, transcode=self.transcode):
+        key = (item.path, item.url, role, self.fit, self.transcode)
+        findings = self.known.get(key) if self.known is not None else None
+        if findings is None:
+            findings = check_file(item, role, fit=self.fit, transcode=self.transcode)
+            if self.known is not None:
+                self.known[key] = findings
+        for finding in findings:
             message = f"{media.short(item.source)} {finding.message}"
             if finding.severity == "warning":
                 self.report.warn(where, message)

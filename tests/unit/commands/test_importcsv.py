@@ -357,3 +357,23 @@ def test_into_a_file_is_a_sentence(config: Config, tmp_path: Path) -> None:
     done = run(config, source, into=Path("taken"))
     assert not done.ok
     assert done.lines[-1].endswith("taken: is not a folder; name a folder under content_dir")
+
+
+def test_a_photo_shared_by_rows_is_opened_once(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet of 1,000 rows often names the same few photos: each is checked once, and
+    every row still gets its findings (here: none, and the drafts are written)."""
+    opened: list[Path] = []
+    real = drafts.images.check
+
+    def counted(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(path)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(drafts.images, "check", counted)
+    rows = [["post", "", f"Day {n}", "sunrise.jpg", "", "", ""] for n in range(5)]
+    done = run(config, write_csv(tmp_path / "posts.csv", rows))
+    assert done.ok, done.lines
+    assert len(written(config)) == 5
+    assert opened == [config.content_dir.resolve() / "sunrise.jpg"]
