@@ -59,17 +59,26 @@ def endpoint(api_version: str, container_id: str) -> str:
     return f"/ig-api-upload/{api_version}/{container_id}"
 
 
-def _chunks(source: BinaryIO, offset: int, size: int) -> Iterator[bytes]:
+def _chunks(
+    source: BinaryIO, offset: int, size: int, sent: Callable[[int], None] | None = None
+) -> Iterator[bytes]:
     """The bytes of `source` from `offset` to `size`, CHUNK at a time (read with pread, so
-    a retry never depends on where a failed send left the file position)."""
+    a retry never depends on where a failed send left the file position). `sent(position)`
+    hears of each piece the client has taken, before the next is read."""
     fd = source.fileno()
     position = offset
     while position < size:
+        if sent is not None and position > offset:
+            sent(position)
         piece = os.pread(fd, min(CHUNK, size - position), position)
         if not piece:
             raise OSError(f"the video file got shorter while it was sent ({position} bytes)")
         position += len(piece)
         yield piece
+
+
+def _each(progress: Callable[[int, int], None] | None, size: int) -> Callable[[int], None] | None:
+    return None if progress is None else (lambda position: progress(position, size))
 
 
 class Uploader:
@@ -120,7 +129,7 @@ class Uploader:
         ask how many it has (unless `offset` says it: 0 for a container just made), send
         the rest, and after an interruption (a transport error, a 5xx, a retriable answer)
         ask again and send from there. Return once every byte is in; `progress(sent,
-        size)` hears of each answer.
+        size)` hears of each answer and of each CHUNK on its way.
 
         Raise AuthFailed if the host refuses the token, Transient when it is still
         incomplete after `max_attempts` POSTs (the next attempt resumes where it stopped)."""
@@ -139,7 +148,7 @@ class Uploader:
                     "upload: container %s resumes at byte %d of %d", container_id, offset, size
                 )
             try:
-                self._post(container_id, source, offset, size)
+                self._post(container_id, source, offset, size, progress)
             except errors.Transient as exc:
                 failure = exc
                 wait = min(2.0**attempt, MAX_BACKOFF) * self._retry_wait
@@ -157,7 +166,14 @@ class Uploader:
             + "the next attempt resumes from the bytes Meta already holds",
         )
 
-    def _post(self, container_id: str, source: BinaryIO, offset: int, size: int) -> None:
+    def _post(
+        self,
+        container_id: str,
+        source: BinaryIO,
+        offset: int,
+        size: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
         path = endpoint(self._api_version, container_id)
         headers = {
             "Authorization": f"OAuth {self._token}",
@@ -169,7 +185,9 @@ class Uploader:
         started = self._clock()
         try:
             response = self._http.post(
-                f"{self.host}{path}", content=_chunks(source, offset, size), headers=headers
+                f"{self.host}{path}",
+                content=_chunks(source, offset, size, _each(progress, size)),
+                headers=headers,
             )
         except OSError as exc:  # the file, not the network
             raise errors.Permanent(

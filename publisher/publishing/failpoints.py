@@ -27,8 +27,13 @@ COMMENT_NAMES = (
 )
 
 
+# A local video sent to Meta's upload host (media.video_upload: resumable): only such a
+# draft reaches it (tests/e2e/test_kill_during_publish.py).
+UPLOAD_NAMES = ("mid_upload",)  # some of the video's bytes sent, not all
+
+
 def hit(name: str) -> None:
     """Tests only: SIGKILL this process when PUBLISHER_FAILPOINT names this step."""
-    assert name in NAMES or name in COMMENT_NAMES, name
+    assert name in NAMES or name in COMMENT_NAMES or name in UPLOAD_NAMES, name
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -22,7 +22,7 @@ from publisher.hosting import mediahost
 from publisher.instagram import client as graph
 from publisher.instagram import upload as rupload
 from publisher.job import ApiCall, Container
-from publisher.publishing import apihost
+from publisher.publishing import apihost, failpoints
 from publisher.publishing.progress import Progress
 from publisher.publishing.runtime import Runtime
 
@@ -101,9 +101,15 @@ def upload(
         retry_wait=rt.retry_wait,
     )
     name = path.name
+    said = [-1]  # the last tenth said: a line per 10 %, not per MB
 
     def told(sent: int, size: int) -> None:
-        progress(f"uploading {name}: {sent} of {size} bytes")
+        if 0 < sent < size:
+            failpoints.hit("mid_upload")
+        tenth = 10 * sent // size if size else 10
+        if tenth != said[0] or sent == size:
+            said[0] = tenth
+            progress(f"uploading {name}: {sent} of {size} bytes")
 
     with source:
         size = os.fstat(source.fileno()).st_size

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -23,12 +24,14 @@ from publisher import drafts
 from publisher.commands.publish import publish_draft
 from publisher.config import Config
 from publisher.drafts import statusblock
+from publisher.instagram import upload
 from publisher.job import State
 from publisher.publishing import failpoints
 from publisher.store import jobstore
 from tests.support.clock import SleepClock
 from tests.support.paths import REPO
-from tests.support.site import write_draft
+from tests.support.site import load_config, make_site, write_draft
+from tests.support.videos import write_video
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
@@ -114,3 +117,41 @@ def test_kill_while_media_publish_is_in_flight(site: Config, sandbox: httpx.Clie
     lines = run_again(site, path)
     assert any("found after an interrupted publish" in line for line in lines)
     check_exactly_once(site, path, sandbox)
+
+
+def test_kill_mid_upload_then_publish_again_resumes_on_the_same_container(
+    tmp_path: Path, sandbox_url: str, sandbox: httpx.Client
+) -> None:
+    """`media.video_upload: resumable`: killed with some of the video's bytes at Meta's
+    upload host, the next run asks how many it holds, sends the rest to the same container,
+    and the reel goes out once (issue 10: only an in-process stop was tested)."""
+    site = load_config(
+        make_site(
+            tmp_path,
+            account={"base_url": sandbox_url},
+            publishing={"poll_interval": "0s"},
+            media={
+                "host": "base_url",
+                "public_url": "http://127.0.0.1:9",
+                "video_upload": "resumable",
+            },
+        )
+    )
+    clip = write_video(site.content_dir / "long.mp4")
+    with clip.open("ab") as file:  # an MP4 `free` box: padding players skip, 3 MiB of it
+        padding = 3 * upload.CHUNK
+        file.write(struct.pack(">I", padding + 8) + b"free" + bytes(padding))
+    path = site.content_dir / "reel.yaml"
+    path.write_text('type: reel\ncaption: "Resumed #reels"\nmedia: [long.mp4]\n', encoding="utf-8")
+
+    killed = run_killed(site, path, "mid_upload")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [job] = jobstore.read_jobs(site.state_dir)
+    [container] = job.containers
+
+    lines = run_again(site, path)
+    check_exactly_once(site, path, sandbox)
+    [job] = jobstore.read_jobs(site.state_dir)
+    assert [c.id for c in job.containers] == [container.id]  # resumed, not made again
+    sent = [line for line in lines if line.startswith("uploading long.mp4:")]
+    assert sent and not sent[0].startswith("uploading long.mp4: 0 of"), lines
