@@ -100,12 +100,17 @@ def with_one_rebuild(
         return step()
 
 
-def version(draft: Draft) -> str:
-    """Given a draft, return what a container is recorded as made from: the draft's bytes
-    and the identity of each local media file it names (device, inode, size, mtime). A photo
-    replaced after its container was made ahead (prepare_ahead) then gets a new container:
-    Meta's copy is of the old photo."""
+def version(draft: Draft, uploaded: frozenset[int] = frozenset()) -> str:
+    """Given a draft and which of its media go by resumable upload
+    (`resumable.sent_resumable`), return what a container is recorded as made from: the
+    draft's bytes, the identity of each local media file it names (device, inode, size,
+    mtime) and how the videos reach Meta. A photo replaced after its container was made ahead
+    (prepare_ahead) then gets a new container, as Meta's copy is of the old photo; so does a
+    video whose container was made for a URL when `media.video_upload` became resumable (or
+    back): such a container takes no upload (or waits for one)."""
     parts = [draft.fingerprint]
+    if uploaded:
+        parts.append("resumable:" + ",".join(map(str, sorted(uploaded))))
     for item in [*draft.media, draft.cover]:
         if item is None or item.path is None:
             continue
@@ -130,11 +135,11 @@ def ready(
     PUBLISHED, Transient if still processing at poll_timeout or `until`."""
     job = rt.job(job_id)
     client = rt.client(draft.account, job_id)
-    live = decisions.live_containers(job, version(draft), rt.clock())
-    top_role = "parent" if draft.type == "carousel" else "single"
-    top = live.get((top_role, None))
     # local videos sent to Meta's upload host (media.video_upload: resumable) need no URL
     uploaded = resumable.sent_resumable(rt, draft)
+    live = decisions.live_containers(job, version(draft, uploaded), rt.clock())
+    top_role = "parent" if draft.type == "carousel" else "single"
+    top = live.get((top_role, None))
     feed: convert.Target = "feed" if draft.type in ("post", "carousel") else "story"
     use: VideoUse = USES.get(draft.type, "story")
 
@@ -318,7 +323,7 @@ def _create(
         item=item,
         created_at=rt.clock(),
         attempt=rt.job(job_id).attempts,
-        fingerprint=version(draft),
+        fingerprint=version(draft, resumable.sent_resumable(rt, draft)),
     )
     rt.store.add_container(job_id, container)
     failpoints.hit("after_record")

@@ -6,6 +6,7 @@ mid-upload resumes on the same container, and the token travels in no log line."
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -265,3 +266,43 @@ def test_a_video_out_of_spec_is_transcoded_and_the_copy_is_what_is_uploaded(
     assert len(copies) == 1  # the transcoded copy (15 fps is below Meta's 23)
     assert container.upload_sha256 == digest(copies[0]) != before
     assert digest(source) == before  # the user's file is untouched
+
+
+def test_a_url_container_left_live_is_not_reused_once_uploads_are_resumable(
+    tmp_path: Path, sandbox: SandboxServer, fake_time: SleepClock
+) -> None:
+    """`media.video_upload` switched from url to resumable while a reel's container (made
+    for a URL, still processing) waits: that container takes no upload, so a new one is
+    made and the video uploaded to it; one reel (issue 10's open end)."""
+
+    path = make_site(
+        tmp_path,
+        account={"base_url": sandbox.base_url},
+        publishing={"poll_timeout": "1m", "attempts": 1},
+        media={"host": "serve", "listen": "127.0.0.1:0", "public_url": "http://127.0.0.1:0"},
+    )
+
+    def site(video_upload: str) -> Config:  # config.yaml edited, the media left as they are
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document["media"]["video_upload"] = video_upload
+        path.write_text(json.dumps(document), encoding="utf-8")
+        return load_config(path)
+
+    sandbox.faults.processing_polls = 10**6  # the URL container never finishes
+    first = publish(site("url"), REEL, fake_time)
+    assert first.state is State.FAILED, first.error
+    [url_container] = containers_of(sandbox)
+    assert url_container.upload_received is None  # made for a URL
+
+    sandbox.faults.processing_polls = 2
+    config = site("resumable")
+    job = jobstore.read_jobs(config.state_dir)[0]
+    with jobstore.JobStore(config.state_dir, clock=fake_time) as store:
+        store.transition(job.id, State.SCHEDULED, expect={State.FAILED})  # `publisher retry`
+    again = publish(config, REEL, fake_time)
+
+    assert again.state is State.PUBLISHED, again.error
+    made = containers_of(sandbox)
+    assert len(made) == 2 and made[0].id == url_container.id
+    assert made[1].upload_sha256 == digest(config.content_dir / "clip.mp4")
+    assert len(sandbox.posts()) == 1
