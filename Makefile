@@ -35,7 +35,7 @@ test-fast: $(STAMP)  ## the unit tests only (tests/unit), in under a minute
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
-reliability: $(STAMP)  ## the faults users meet, counted: writes docs/reliability.md (~12 min on 2 shared cores; root for the full-disk rows)
+reliability: $(STAMP)  ## the faults users meet, counted: writes docs/reliability.md (5-12 min on 2 cores; root for the full-disk rows)
 	$(BIN)/python -m bench.reliability
 
 clean:
