@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import stat
 import tempfile
@@ -142,11 +142,12 @@ def remove_stale_temps(folder: Path) -> int:
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
+@functools.cache
 def _renameat2() -> Callable[..., int] | None:
-    """glibc's renameat2 (2.28+), or None where there is none (not Linux, musl, ...)."""
+    """glibc's renameat2 (2.28+), or None where there is none (not Linux, musl, ...). Looked
+    up in the symbols the process already has (no search for the library)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.renameat2
+        function = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
@@ -155,17 +156,15 @@ def _renameat2() -> Callable[..., int] | None:
     return function
 
 
-_RENAMEAT2 = _renameat2()
-
-
 def exchange(folder: int, first: str, second: str) -> bool:
     """Given an open folder and two names in it, swap the two files atomically (Linux
     renameat2 RENAME_EXCHANGE: each name always names one of the two files, nothing is
     unlinked). Return False, nothing done, where the system or the file system cannot;
     raise OSError on any other failure."""
-    if _RENAMEAT2 is None:
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
-    done = _RENAMEAT2(folder, os.fsencode(first), folder, os.fsencode(second), _RENAME_EXCHANGE)
+    done = renameat2(folder, os.fsencode(first), folder, os.fsencode(second), _RENAME_EXCHANGE)
     if done == 0:
         return True
     code = ctypes.get_errno()

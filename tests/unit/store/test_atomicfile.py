@@ -170,3 +170,18 @@ def test_kill_9_leaves_old_or_new_content(tmp_path: Path) -> None:
         assert path.read_bytes() in valid
     atomicfile.remove_stale_temps(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.yaml"]
+
+
+def test_exchange_swaps_two_names_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    folder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        assert atomicfile.exchange(folder, "a", "b") is True  # Linux with glibc: CI's machine
+        assert (tmp_path / "a").read_bytes() == b"B"
+        assert (tmp_path / "b").read_bytes() == b"A"
+        with pytest.raises(FileNotFoundError):
+            atomicfile.exchange(folder, "a", "missing")
+        assert (tmp_path / "a").read_bytes() == b"B"
+    finally:
+        os.close(folder)
