@@ -19,8 +19,9 @@ someone else's, we become its owner, so the group gets what the owner could do: 
 who saved it, a member of its group, can still save it.
 
 A write-back that failed for a reason that passes (a full disk, an I/O error, an edit that kept
-racing ours) is owed: `owed(content_dir)` hands its draft to the daemon, which writes the
-job's block again a little later, so a block never stays behind once the disk has room.
+racing ours) leaves its block behind: `behind(content_dir)` names those drafts to the daemon,
+which writes their blocks again every little while, so none stays behind once it can be
+written.
 """
 
 from __future__ import annotations
@@ -191,10 +192,7 @@ def replace_block(
             return new
     finally:
         os.close(folder)
-    raise ConcurrentEdit(
-        f"{path} kept changing while publisher wrote its status; it will be written again "
-        "at the next change"
-    )
+    raise ConcurrentEdit(f"{path} kept changing while publisher wrote its status")
 
 
 def _read(folder: int, name: str) -> tuple[os.stat_result, bytes]:
