@@ -35,7 +35,9 @@ def write_video(
             video.width, video.height = size
             video.pix_fmt = "yuv420p"
             if codec in ("hevc", "libx265"):
-                video.options = {"x265-params": "log-level=none"}
+                # x265's own thread pool crashed one encode in ~900 under load (SIGSEGV in
+                # the flush): one thread, no pool
+                video.options = {"x265-params": "log-level=none:pools=none:frame-threads=1"}
             for number in range(round(seconds * fps)):
                 picture = Image.new("RGB", size, (number * 3 % 256, 80, 120))
                 out.mux(video.encode(av.VideoFrame.from_image(picture)))
