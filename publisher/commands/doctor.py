@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from publisher import confined
 from publisher.clock import Clock, system_clock
 from publisher.commands import accounts
 from publisher.commands.accounts import AccountRow
 from publisher.config import Config
-from publisher.drafts import files
 from publisher.errors import PublisherError
 from publisher.hosting import mediahost, probe
 from publisher.store import lock
@@ -236,7 +236,7 @@ def _mirror_check(config: Config) -> Check:
     sample = probe.a_jpeg(config.content_dir)
     if sample is None:
         return Check(name, True, f"unknown: no JPEG in content_dir to fetch through {public}")
-    with files.open_beneath(config.content_dir, sample) as handle:
+    with confined.open_beneath(config.content_dir, sample) as handle:
         data = handle.read()
     url = mediahost.BaseUrlHost(content_dir=config.content_dir, public_url=public).url_for(sample)
     problem = probe.fetch_problem(url, data, what=f"media.public_url ({public})")

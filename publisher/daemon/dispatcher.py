@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from publisher import drafts, yamlsafe
+from publisher import confined, drafts, yamlsafe
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.daemon.alarms import AlarmClock
 from publisher.daemon.drafts_to_jobs import DraftsToJobs, shown
 from publisher.daemon.workers import Workers
-from publisher.drafts import Draft, files
+from publisher.drafts import Draft
 from publisher.job import Job, State
 from publisher.planning import due
 from publisher.publishing import containers
@@ -193,7 +193,7 @@ class Dispatcher:
     def _publish(self, job: Job, draft: Draft) -> Job | None:
         """The worker's publish: only if the file still holds the draft planned with."""
         try:
-            current = drafts.fingerprint(files.read_capped(draft.path, yamlsafe.MAX_BYTES))
+            current = drafts.fingerprint(confined.read_capped(draft.path, yamlsafe.MAX_BYTES))
         except OSError:
             current = None
         if current != draft.fingerprint:

@@ -17,8 +17,8 @@ from typing import BinaryIO
 
 from PIL import Image
 
+from publisher.confined import open_regular
 from publisher.drafts import limits
-from publisher.drafts.files import open_regular
 from publisher.drafts.media import Finding, Role
 from publisher.hosting import convert, ratio
 from publisher.hosting.ratio import Fit

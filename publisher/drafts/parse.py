@@ -16,11 +16,11 @@ import re
 import stat
 from pathlib import Path
 
-from publisher import yamlsafe
+from publisher import confined, yamlsafe
 from publisher.config import Config
-from publisher.drafts import files, statusblock
+from publisher.drafts import statusblock
 from publisher.drafts.checks import Checker
-from publisher.drafts.files import escaped_name, is_draft_path, open_regular
+from publisher.drafts.files import escaped_name, is_draft_path
 from publisher.drafts.model import Draft, Loaded
 from publisher.drafts.report import Report
 
@@ -131,8 +131,8 @@ def _read(
     read."""
     if beneath:
         try:
-            files.inside(content_dir, path)
-        except files.OutsideContentDir as exc:
+            confined.inside(content_dir, path)
+        except confined.OutsideContentDir as exc:
             report.error(
                 "",
                 f"is a symlink that {exc.strerror}; publisher reads and writes only files "
@@ -173,13 +173,13 @@ def _read(
             )
     try:
         opened = (
-            files.open_beneath(content_dir, path)
+            confined.open_beneath(content_dir, path)
             if beneath
-            else open_regular(path)  # `validate` of a file outside: read, reported as outside
+            else confined.open_regular(path)  # `validate` of a file outside: reported as outside
         )
         with opened as handle:
             data = handle.read(yamlsafe.MAX_BYTES + 1)
-    except files.OutsideContentDir as exc:  # a link swapped in since the check above
+    except confined.OutsideContentDir as exc:  # a link swapped in since the check above
         report.error("", f"is a symlink that {exc.strerror}; copy the file in instead")
         return None, _digest("outside", os.path.realpath(path))
     except OSError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from publisher.drafts.files import open_regular
+from publisher.confined import open_regular
 from publisher.drafts.media import Finding, Role
 from publisher.hosting import videoinfo, videospec
 from publisher.hosting.videoinfo import NOT_MP4, VideoInfo

@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from publisher import yamlsafe
+from publisher import confined, yamlsafe
 from publisher.config import Config
-from publisher.drafts import files, statusblock
+from publisher.drafts import statusblock
 from publisher.errors import ConcurrentEdit
 from publisher.job import Job
 from publisher.store import atomicfile
@@ -121,7 +121,7 @@ def write(
     except ConcurrentEdit as exc:
         _log_behind(config.content_dir, job.draft, str(exc))
         return True
-    except files.OutsideContentDir as exc:
+    except confined.OutsideContentDir as exc:
         # never write through a link out of content_dir (it could be any file the service
         # user may write: its config, its state)
         log.warning("%s: status not written back: the draft %s", job.draft, exc.strerror)
@@ -171,9 +171,9 @@ def replace_block(
     every attempt met an edit, LinkRefused if the draft is a link, OutsideContentDir if its
     folder leads out of content_dir, FileNotFoundError if it is gone, OSError otherwise.
     """
-    folder_path = files.inside(content_dir, path.parent)
+    folder_path = confined.inside(content_dir, path.parent)
     name = path.name
-    folder = files.open_folder_beneath(content_dir, folder_path)
+    folder = confined.open_folder_beneath(content_dir, folder_path)
     try:
         for _attempt in range(RETRIES + 1):
             before, current = _read(folder, name)

@@ -45,9 +45,8 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from publisher import logs
+from publisher import confined, logs
 from publisher.config import Config
-from publisher.drafts import files
 from publisher.errors import ConfigError, Problem, PublisherError
 from publisher.hosting import s3errors
 from publisher.hosting.mediahost.links import CACHE
@@ -117,7 +116,7 @@ class S3Host:
     first call that needs it); thread-safe, as the daemon's workers share it.
 
     `media_dirs` are the folders a file may be read from (content_dir, state_dir/cache):
-    a file is opened beneath one of them, no link followed out of it (`drafts.files`).
+    a file is opened beneath one of them, no link followed out of it (`confined`).
     `attempts` is botocore's: each S3 request is tried this many times (backoff between)
     before an error is raised.
     """
@@ -277,8 +276,8 @@ class S3Host:
         real = Path(os.path.realpath(path))
         for folder in self._media_dirs:
             if real.is_relative_to(folder):
-                return files.open_beneath(folder, path)
-        raise files.OutsideContentDir(0, f"{path} is not in the media folders")
+                return confined.open_beneath(folder, path)
+        raise confined.OutsideContentDir(0, f"{path} is not in the media folders")
 
     def _client(self) -> S3Client:
         with self._lock:

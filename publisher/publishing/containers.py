@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from publisher import drafts, durations
-from publisher.drafts import Draft, files
+from publisher import confined, drafts, durations
+from publisher.drafts import Draft
 from publisher.errors import ApiError, Permanent, RebuildContainer, Transient
 from publisher.hosting import convert, mediahost, transcode
 from publisher.hosting.ratio import Fit
@@ -269,7 +269,7 @@ def _sendable(
 
     def opener(source: Path) -> BinaryIO:
         # validated inside content_dir; a link swapped in since then is not followed out
-        return files.open_beneath(content_dir, source)
+        return confined.open_beneath(content_dir, source)
 
     try:  # a file gone or unreadable since validation: the next attempt tries again
         opener(path).close()

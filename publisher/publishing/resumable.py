@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from publisher import confined
 from publisher.config import tokens
-from publisher.drafts import Draft, files
+from publisher.drafts import Draft
 from publisher.errors import Permanent
 from publisher.hosting import mediahost
 from publisher.instagram import client as graph
@@ -75,7 +76,7 @@ def upload(
     cache = mediahost.cache_dir(rt.config)
     folder = cache if path.is_relative_to(cache) else rt.config.content_dir
     try:
-        source = files.open_beneath(folder, path)
+        source = confined.open_beneath(folder, path)
     except OSError as exc:
         raise Permanent(
             f"{path.name!r} cannot be opened to upload it: {exc.strerror or exc}",

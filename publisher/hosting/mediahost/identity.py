@@ -3,7 +3,7 @@ the opened descriptor before a byte is sent (issue 8: a media file, or a folder 
 swapped after the link was made must never serve another file).
 
 A `Binding` is the file's device, inode, size, modification time (ns) and the sha256 of its
-bytes, taken from the descriptor `url_for` opened (through `drafts.files.open_beneath`: no
+bytes, taken from the descriptor `url_for` opened (through `confined.open_beneath`: no
 link followed out of the folder). A request opens the file the same way, fstat()s that
 descriptor and serves from it only if the binding still holds; anything else is a 404.
 

@@ -2,7 +2,7 @@
 the files it signed a link for (`links`), each as it was when the link was made
 (`identity`), until the link expires.
 
-`url_for` opens the file through `drafts.files.open_beneath` (no link followed out of
+`url_for` opens the file through `confined.open_beneath` (no link followed out of
 content_dir, or out of state_dir/cache for a converted copy), binds the link to what it
 opened, and signs. A request is checked in this order: the link's shape, its signature and
 expiry (no file is touched for a link we did not sign), then the file is opened the same way
@@ -22,8 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from publisher import confined
 from publisher.clock import Clock, system_clock
-from publisher.drafts import files
 from publisher.hosting import httpserve
 from publisher.hosting.mediahost import identity, links
 from publisher.hosting.mediahost.server import MediaServer, Opened
@@ -107,8 +107,8 @@ class ServeHost:
             kind, folder = "m", self._content_dir
             relpath = links.relative_path(self._content_dir, path)
         try:
-            handle = files.open_beneath(folder, folder / relpath)
-        except files.OutsideContentDir:
+            handle = confined.open_beneath(folder, folder / relpath)
+        except confined.OutsideContentDir:
             raise ValueError(f"{path} is not inside the content folder {folder}") from None
         with handle:
             binding = identity.bind(handle, self._digests, with_mtime=kind == "m")
@@ -127,7 +127,7 @@ class ServeHost:
             return None  # signed by us, so never: a key shared with something else
         folder = self._cache_dir if link.kind == "c" else self._content_dir
         try:
-            handle = files.open_beneath(folder, folder.joinpath(*names))
+            handle = confined.open_beneath(folder, folder.joinpath(*names))
         except OSError as exc:
             self._refused(link, f"cannot be opened ({exc.strerror or exc})")
             return None

@@ -7,7 +7,7 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from publisher import drafts
+from publisher import confined, drafts
 from publisher.daemon.watcher import relevant
 from publisher.drafts import files
 from tests.support.drafts import IMG, build, make_config
@@ -111,4 +111,4 @@ def test_is_draft_name(name: str, expected: bool) -> None:
 def test_open_regular_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(OSError, match="not a regular file"):
-        files.open_regular(tmp_path / "pipe")
+        confined.open_regular(tmp_path / "pipe")

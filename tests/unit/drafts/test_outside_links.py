@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher import drafts
+from publisher import confined, drafts
 from publisher.config import Config
-from publisher.drafts import files, writeback
+from publisher.drafts import writeback
 from publisher.job import Job, State
 from tests.support.site import load_config, make_site
 
@@ -111,7 +111,7 @@ def test_a_folder_swapped_for_a_link_while_opening_never_reads_outside(
     try:
         for _ in range(3000):
             try:
-                with files.open_beneath(config.content_dir, inside / "d.yaml") as handle:
+                with confined.open_beneath(config.content_dir, inside / "d.yaml") as handle:
                     read.add(handle.read())
             except OSError:
                 failures += 1

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher import drafts, yamlsafe
+from publisher import confined, drafts, yamlsafe
 from publisher.config import Config
-from publisher.drafts import files, statusblock, writeback
+from publisher.drafts import statusblock, writeback
 from tests.support.drafts import IMG, build, make_config
 from tests.support.paths import HOSTILE
 
@@ -149,8 +149,8 @@ def test_a_file_too_large_for_a_draft_is_never_read_whole(site: Config) -> None:
     tracemalloc.start()
     try:
         loaded = drafts.load(big, site)
-        with pytest.raises(files.TooLarge):
-            files.read_capped(big, yamlsafe.MAX_BYTES)
+        with pytest.raises(confined.TooLarge):
+            confined.read_capped(big, yamlsafe.MAX_BYTES)
         with pytest.raises(OSError, match="larger than a draft"):  # the write-back's read
             writeback.replace_block(site.content_dir, big, {"state": "invalid"})
         _size, peak = tracemalloc.get_traced_memory()
@@ -164,6 +164,6 @@ def test_a_file_too_large_for_a_draft_is_never_read_whole(site: Config) -> None:
 def test_read_capped_reads_what_fits(site: Config) -> None:
     path = site.content_dir / "a.yaml"
     path.write_bytes(b"x" * 10)
-    assert files.read_capped(path, 10) == b"x" * 10
-    with pytest.raises(files.TooLarge, match="larger than a draft may be"):
-        files.read_capped(path, 9)
+    assert confined.read_capped(path, 10) == b"x" * 10
+    with pytest.raises(confined.TooLarge, match="larger than a draft may be"):
+        confined.read_capped(path, 9)

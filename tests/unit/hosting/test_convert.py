@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from publisher.drafts import files
+from publisher import confined
 from publisher.hosting import convert, ratio
 from publisher.hosting.convert import MAX_BYTES, MAX_WIDTH
 from tests.support.images import cmyk_profile, png_claiming
@@ -438,14 +438,14 @@ def test_real_images_come_out_in_the_planned_size(
 def test_a_link_out_of_content_dir_is_not_read_through_the_opener(
     tmp_path: Path, content: Path, cache: Path
 ) -> None:
-    # The publish flow opens the source with drafts.files.open_beneath: a link swapped in
+    # The publish flow opens the source with confined.open_beneath: a link swapped in
     # after validation, leading out of content_dir, is refused instead of read and sent.
     outside = save(Image.new("RGB", (1080, 1080), "red"), tmp_path / "secret.png")
     (content / "photo.png").symlink_to(outside)
     result = convert.convert(
         content / "photo.png",
         cache,
-        opener=lambda source: files.open_beneath(content, source),
+        opener=lambda source: confined.open_beneath(content, source),
     )
     assert isinstance(result, str) and "leads outside content_dir" in result
     assert list(cache.glob("*.jpg")) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.drafts.files import OutsideContentDir
+from publisher.confined import OutsideContentDir
 from publisher.hosting.s3 import S3Host
 from publisher.hosting.s3errors import Target
 from tests.support.ports import HOST, free_port
