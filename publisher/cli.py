@@ -252,9 +252,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     elif args.ics:
         from publisher.commands import calendar
 
-        found = plan.gather(cfg)
-        feed = calendar.feed(plan.entries(found, cfg), cfg)
-        out.write(feed.decode("utf-8"))
+        out.write(calendar.plan_feed(cfg).decode("utf-8"))
     elif args.json:
         print(plan.as_json(cfg), file=out)
     else:

@@ -16,6 +16,8 @@ from datetime import UTC, timedelta
 from icalendar import Calendar, Event
 
 from publisher import __version__
+from publisher.clock import Clock, system_clock
+from publisher.commands import plan
 from publisher.commands.plan import Entry
 from publisher.config import Config
 
@@ -56,3 +58,9 @@ def feed(entries: list[Entry], config: Config) -> bytes:
         event.add("description", "\n".join(lines))
         calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+def plan_feed(config: Config, clock: Clock = system_clock) -> bytes:
+    """The iCalendar feed of the plan as it stands now: what `publisher plan --ics` prints
+    and the daemon writes to `plan_file` (handed to it by `commands.run`)."""
+    return feed(plan.entries(plan.gather(config, clock=clock), config), config)

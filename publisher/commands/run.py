@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from publisher.clock import system_clock
+from publisher.commands import calendar
 from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.daemon.sdnotify import Notifier
@@ -31,7 +32,9 @@ def serve(config: Config) -> None:
         runtime = Runtime.open(config)
     except OSError as exc:
         raise StartFailed(f"cannot start: {exc}") from exc
-    daemon = Daemon(config, runtime, clock=system_clock, notifier=Notifier())
+    daemon = Daemon(
+        config, runtime, clock=system_clock, notifier=Notifier(), plan_feed=calendar.plan_feed
+    )
     previous = _install_signals(daemon)
     try:
         try:

@@ -41,7 +41,7 @@ from publisher.daemon.chores import Chores
 from publisher.daemon.dispatcher import Dispatcher
 from publisher.daemon.drafts_to_jobs import DraftsToJobs
 from publisher.daemon.metrics import Metrics
-from publisher.daemon.planfile import PlanFile
+from publisher.daemon.planfile import Feed, PlanFile
 from publisher.daemon.sdnotify import Notifier
 from publisher.daemon.store_care import StoreCare
 from publisher.daemon.watcher import Watcher
@@ -88,6 +88,7 @@ class Daemon:
         rescan_every: float = RESCAN_EVERY,
         account_check_every: float = ACCOUNT_CHECK_EVERY,
         stop_timeout: float = STOP_TIMEOUT,
+        plan_feed: Feed | None = None,
     ) -> None:
         self.config = config
         self.rt = runtime
@@ -121,7 +122,7 @@ class Daemon:
         )
         self.watcher = self._new_watcher(config.content_dir)
         # plan_file and metrics.listen hear of every job change through the runtime
-        self.plan_file = PlanFile(config, clock)
+        self.plan_file = PlanFile(config, clock, plan_feed)
         runtime.watchers.append(self.plan_file.stale)
         self.metrics: Metrics | None = None
         if config.metrics.listen is not None:

@@ -1,8 +1,9 @@
 """`plan_file:`: the daemon keeps an iCalendar copy of `publisher plan --ics` at a path the
 user chose, so that a calendar app can subscribe to it through any static file host.
 
-The feed is the one `publisher plan --ics` prints (`commands.plan` gathers, `commands.calendar`
-renders): one home for what the calendar says. A change of a job or of a draft marks the file
+The feed is the one `publisher plan --ics` prints: `commands.calendar.plan_feed`, handed to
+the daemon by `commands.run` (the daemon sits below the commands and does not import them),
+one home for what the calendar says. A change of a job or of a draft marks the file
 stale (`stale()`, which only sets a flag); a thread of its own rewrites it at most once per
 `spacing` seconds, so a burst of 1,000 edits costs one rewrite, and reading every draft never
 holds up the daemon's loop. The write is atomic (temp file, fsync, rename): a calendar app
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from publisher.clock import Clock
-from publisher.commands import calendar, plan
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.store import atomicfile
@@ -26,25 +27,31 @@ log = logging.getLogger(__name__)
 
 SPACING = 5.0  # seconds between two rewrites at most
 
+# (config, clock) -> the iCalendar feed of the plan (`commands.calendar.plan_feed`)
+Feed = Callable[[Config, Clock], bytes]
 
-def write(config: Config, clock: Clock) -> Path | None:
+
+def write(config: Config, clock: Clock, feed: Feed) -> Path | None:
     """Write the plan feed to `config.plan_file` now (atomically); return the path, or None
     when no plan_file is set. Raise OSError or PublisherError when it cannot be written."""
     target = config.plan_file
     if target is None:
         return None
-    found = plan.gather(config, clock=clock)
-    feed = calendar.feed(plan.entries(found, config), config)
-    atomicfile.write_bytes(target, feed, mode=0o644)
+    atomicfile.write_bytes(target, feed(config, clock), mode=0o644)
     return target
 
 
 class PlanFile:
     """Rewrites `plan_file` off the daemon's thread whenever the plan may have changed."""
 
-    def __init__(self, config: Config, clock: Clock, *, spacing: float = SPACING) -> None:
+    def __init__(
+        self, config: Config, clock: Clock, feed: Feed | None, *, spacing: float = SPACING
+    ) -> None:
+        """`feed` None: a daemon built without the plan (some tests); plan_file is not
+        written then, and saying so is left to whoever built it."""
         self.config = config
         self._clock = clock
+        self._feed = feed
         self._spacing = spacing
         self._stale = threading.Event()
         self._stop = threading.Event()
@@ -85,10 +92,10 @@ class PlanFile:
 
     def _write_once(self) -> None:
         config = self.config
-        if config.plan_file is None:
+        if config.plan_file is None or self._feed is None:
             return
         try:
-            write(config, self._clock)
+            write(config, self._clock, self._feed)
         except (OSError, PublisherError) as exc:
             why = f"{getattr(exc, 'strerror', None) or exc}"
             if why != self._failing:

@@ -145,6 +145,24 @@ def test_drafts_due_in_a_few_seconds_go_out_within_a_second(
     assert len(sandbox.posts()) == 3
 
 
+def test_publisher_run_keeps_the_plan_file(
+    tmp_path: Path, sandbox: SandboxProcess, daemons: list[DaemonProcess]
+) -> None:
+    """`plan_file:` through the real `publisher run` (the feed is handed to the daemon by
+    the command that starts it): a new draft shows up in the feed."""
+    target = tmp_path / "site" / "public" / "plan.ics"
+    target.parent.mkdir(parents=True)
+    site = Site(tmp_path / "site", sandbox, plan_file=str(target))
+    daemons.append(site.start().wait_ready())
+    site.draft("later.yaml", post_text("in the calendar", publish_at=utc_in(3600).isoformat()))
+    wait_for(
+        lambda: target.exists() and b"draft: later.yaml" in target.read_bytes(),
+        timeout=20,
+        what="the draft in plan_file",
+    )
+    assert target.read_bytes().startswith(b"BEGIN:VCALENDAR")
+
+
 # --- drafts and config while running ------------------------------------------------------
 
 

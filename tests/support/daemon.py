@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from publisher.commands import calendar
 from publisher.config import Config
 from publisher.daemon.loop import Daemon
 from publisher.drafts import statusblock
@@ -21,7 +22,8 @@ from tests.support.wait import wait_for
 
 def open_daemon(config: Config, clock: ManualClock | JumpingClock, **kwargs: object) -> Daemon:
     runtime = Runtime.open(config, clock=clock, sleep=clock.sleep, retry_wait=0.0)
-    options: dict[str, object] = {"quiet": 0.05, "heartbeat": 0.2}
+    # wired as `commands.run` wires it
+    options: dict[str, object] = {"quiet": 0.05, "heartbeat": 0.2, "plan_feed": calendar.plan_feed}
     options.update(kwargs)
     daemon = Daemon(config, runtime, clock=clock, **options)  # type: ignore[arg-type]
     daemon.start()
