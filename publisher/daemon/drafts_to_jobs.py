@@ -200,10 +200,13 @@ class DraftsToJobs:
         """Write again the status blocks a write-back left behind (a full disk, an I/O error,
         edits that kept racing it), from the job as the store has it now; a job being worked
         on (`busy`, job ids) is left to its worker, which writes its block when done."""
-        for rel in sorted(writeback.behind(self.config.content_dir)):
+        content_dir = self.config.content_dir
+        for rel in sorted(writeback.behind(content_dir)):
             job = self.store.by_draft(rel)
-            if job is not None and job.id not in busy:
-                self.write_status(job)
+            if job is None:
+                writeback.caught_up(content_dir, rel)  # no job, no block to write
+            elif job.id not in busy:
+                writeback.write(self.config, self._as_shown(job))  # a draft gone: forgotten
 
     def _as_shown(self, job: Job) -> Job:
         """The job as its status block shows it: a due job that cannot start because the

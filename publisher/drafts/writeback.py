@@ -88,7 +88,8 @@ def _fell_behind(content_dir: Path, rel: str) -> bool:
         return False
 
 
-def _caught_up(content_dir: Path, rel: str) -> None:
+def caught_up(content_dir: Path, rel: str) -> None:
+    """Forget that the block of `rel` is behind (written, or nothing left to write it to)."""
     with _behind_lock:
         drafts = _behind.get(content_dir)
         if drafts is not None:
@@ -112,11 +113,12 @@ def write(
     precedes the rename."""
     target = path if path is not None else config.content_dir / job.draft
     if not os.path.lexists(target):
+        caught_up(config.content_dir, job.draft)  # gone: nothing is behind any more
         return False
     try:
         replace_block(config.content_dir, target, job.status_block(config.tz), before_replace)
     except FileNotFoundError:
-        _caught_up(config.content_dir, job.draft)
+        caught_up(config.content_dir, job.draft)
         return False
     except ConcurrentEdit as exc:
         _log_behind(config.content_dir, job.draft, str(exc))
@@ -139,7 +141,7 @@ def write(
             _log_behind(config.content_dir, job.draft, str(exc.strerror or exc))
             return True
         log.warning("%s: status not written back: %s", job.draft, exc.strerror or exc)
-    _caught_up(config.content_dir, job.draft)  # written, or never will be by waiting
+    caught_up(config.content_dir, job.draft)  # written, or never will be by waiting
     return True
 
 

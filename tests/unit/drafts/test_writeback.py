@@ -181,3 +181,16 @@ def test_a_save_between_the_two_swaps_is_the_one_the_name_keeps(
     assert statusblock.split(data)[0].decode() == second
     assert statusblock.read(data) is not None
     assert [p.name for p in config.content_dir.iterdir() if "publisher-tmp" in p.name] == []
+
+
+def test_a_draft_deleted_while_its_block_is_behind_is_forgotten(config: Config) -> None:
+    path = write_draft(config, "post")
+
+    def disk_full() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writeback.write(config, job_for("post.yaml"), before_replace=disk_full)
+    assert writeback.behind(config.content_dir) == {"post.yaml"}
+    path.unlink()
+    assert writeback.write(config, job_for("post.yaml")) is False
+    assert writeback.behind(config.content_dir) == set()  # not tried every 15 s forever
