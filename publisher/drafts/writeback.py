@@ -290,7 +290,14 @@ def _undo_if_edited(
     if kept:
         os.unlink(temp, dir_fd=folder)
         return
-    atomicfile.exchange(folder, temp, name)
+    try:
+        atomicfile.exchange(folder, temp, name)
+    except OSError as exc:  # the save is not lost: say where it is
+        raise OSError(
+            exc.errno,
+            f"a save made while publisher wrote the status is kept as {temp} beside the draft "
+            f"(it could not be put back: {exc.strerror or exc}); rename it over {name}",
+        ) from exc
     # One more save between the two exchanges would now be at `temp` instead of our file:
     # the newest save is the one the name must hold.
     back = os.stat(temp, dir_fd=folder, follow_symlinks=False)

@@ -194,3 +194,29 @@ def test_a_draft_deleted_while_its_block_is_behind_is_forgotten(config: Config) 
     path.unlink()
     assert writeback.write(config, job_for("post.yaml")) is False
     assert writeback.behind(config.content_dir) == set()  # not tried every 15 s forever
+
+
+def test_a_save_that_cannot_be_put_back_is_named_in_the_log(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The swap back failing (it never has): the user's save stays beside the draft, and the
+    warning says which file holds it."""
+    path = write_draft(config, "post")
+    real = atomicfile.exchange
+    calls: list[int] = []
+    save = "type: post\nmedia: [photo.jpg]\ncaption: kept aside\n"
+
+    def save_then_fail_back(folder: int, a: str, b: str) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            _save_by_rename(path, save)
+            return real(folder, a, b)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(atomicfile, "exchange", save_then_fail_back)
+    with caplog.at_level(logging.WARNING, logger="publisher"):
+        assert writeback.write(config, job_for("post.yaml")) is True
+    [record] = caplog.records
+    kept = [p for p in config.content_dir.iterdir() if "publisher-tmp" in p.name]
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == save
+    assert kept[0].name in record.getMessage() and "rename it over post.yaml" in record.getMessage()
