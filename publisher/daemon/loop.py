@@ -81,6 +81,7 @@ class Daemon:
         config: Config,
         runtime: Runtime,
         *,
+        plan_feed: Feed,
         clock: Clock = system_clock,
         notifier: Notifier | None = None,
         heartbeat: float = 1.0,
@@ -88,7 +89,6 @@ class Daemon:
         rescan_every: float = RESCAN_EVERY,
         account_check_every: float = ACCOUNT_CHECK_EVERY,
         stop_timeout: float = STOP_TIMEOUT,
-        plan_feed: Feed | None = None,
     ) -> None:
         self.config = config
         self.rt = runtime

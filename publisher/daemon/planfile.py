@@ -45,10 +45,8 @@ class PlanFile:
     """Rewrites `plan_file` off the daemon's thread whenever the plan may have changed."""
 
     def __init__(
-        self, config: Config, clock: Clock, feed: Feed | None, *, spacing: float = SPACING
+        self, config: Config, clock: Clock, feed: Feed, *, spacing: float = SPACING
     ) -> None:
-        """`feed` None: a daemon built without the plan (some tests); plan_file is not
-        written then, and saying so is left to whoever built it."""
         self.config = config
         self._clock = clock
         self._feed = feed
@@ -92,7 +90,7 @@ class PlanFile:
 
     def _write_once(self) -> None:
         config = self.config
-        if config.plan_file is None or self._feed is None:
+        if config.plan_file is None:
             return
         try:
             write(config, self._clock, self._feed)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.clock import system_sleep
+from publisher.commands import calendar
 from publisher.daemon.loop import Daemon
 from publisher.job import Job, State
 from publisher.publishing.runtime import Runtime
@@ -97,7 +98,9 @@ def test_a_stop_cuts_the_settle_wait_short_and_the_next_start_settles_it(
     config = site_config(tmp_path, sandbox.base_url)
     # the real sleep: the settle wait (60 s after a dropped connection) really waits
     runtime = Runtime.open(config, clock=clock, sleep=system_sleep, retry_wait=0.0)
-    running = Daemon(config, runtime, clock=clock, quiet=0.05, heartbeat=0.2)
+    running = Daemon(
+        config, runtime, plan_feed=calendar.plan_feed, clock=clock, quiet=0.05, heartbeat=0.2
+    )
     running.start()
     try:
         running.on_paths({draft(config, "post.yaml", publish_at="now")})
