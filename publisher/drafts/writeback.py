@@ -244,7 +244,7 @@ def _replace(
     try:
         try:
             atomicfile.write_all(fd, data)
-            _keep_owner_and_mode(fd, before)
+            atomicfile.keep_owner_and_mode(fd, before)
             os.fsync(fd)
             ours = os.fstat(fd)
         finally:
@@ -306,25 +306,3 @@ def _undo_if_edited(
     else:
         os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
     raise ConcurrentEdit(f"{name} changed on disk while publisher was updating it")
-
-
-def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
-    mode = stat.S_IMODE(old.st_mode)
-    if os.geteuid() == 0:
-        os.fchown(fd, old.st_uid, old.st_gid)
-    else:
-        # Keeping the group is allowed when we belong to it (the service user is in the
-        # drafts' group); the new file starts with our own group, or the folder's (setgid).
-        with contextlib.suppress(PermissionError):
-            os.fchown(fd, -1, old.st_gid)
-        if old.st_uid != os.geteuid() and os.fstat(fd).st_gid == old.st_gid:
-            mode = group_gets_owner_rights(mode)
-    # After fchown: changing the owner may clear set-id bits, so the mode comes last.
-    os.fchmod(fd, mode)
-
-
-def group_gets_owner_rights(mode: int) -> int:
-    """Given a draft's permission bits, return them with the owner's read/write/execute also
-    given to the group (0o644 -> 0o664): what a draft's owner keeps when the service user
-    becomes its owner and the editor reaches it through the group."""
-    return mode | ((mode & 0o700) >> 3)

@@ -54,7 +54,7 @@ def write_bytes(
     try:
         try:
             write_all(fd, data)
-            _copy_metadata(fd, old, mode)
+            keep_owner_and_mode(fd, old, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -88,7 +88,7 @@ def create_all(files: list[tuple[Path, bytes]]) -> None:
             temps.append(Path(temp_name))
             try:
                 write_all(fd, data)
-                _copy_metadata(fd, None)
+                keep_owner_and_mode(fd, None)
             finally:
                 os.close(fd)
         # One sync(2) for all of them instead of an fsync each: on ext4 every fsync waits
@@ -181,19 +181,35 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _copy_metadata(fd: int, old: os.stat_result | None, mode: int | None = None) -> None:
-    # mkstemp made the temp file 0o600: it is never wider than what it ends with.
+def keep_owner_and_mode(fd: int, old: os.stat_result | None, mode: int | None = None) -> None:
+    """Give the new file `fd` what the file it replaces had: its permission bits, its group
+    when we may set it, its owner when we run as root (`old` None: a new file, 0o644 minus
+    the umask). With `mode`, exactly those bits. When we are not root and the old file was
+    someone else's (an editor's draft), we become its owner, so its group gets what the
+    owner could do: the editor, a member of that group, can still save it."""
+    # The temp file was made 0o600: it is never wider than what it ends with.
     if old is None:
         os.fchmod(fd, mode if mode is not None else NEW_FILE_MODE & ~current_umask())
         return
+    bits = mode if mode is not None else stat.S_IMODE(old.st_mode)
     if os.geteuid() == 0:
         os.fchown(fd, old.st_uid, old.st_gid)
     else:
-        # Keeping the group is allowed when we belong to it; mkstemp gave us our own group.
+        # Keeping the group is allowed when we belong to it (the service user is in the
+        # drafts' group); the new file starts with our own group, or the folder's (setgid).
         with contextlib.suppress(PermissionError):
             os.fchown(fd, -1, old.st_gid)
+        if mode is None and old.st_uid != os.geteuid() and os.fstat(fd).st_gid == old.st_gid:
+            bits = group_gets_owner_rights(bits)
     # After fchown: changing the owner may clear set-id bits, so the mode comes last.
-    os.fchmod(fd, mode if mode is not None else stat.S_IMODE(old.st_mode))
+    os.fchmod(fd, bits)
+
+
+def group_gets_owner_rights(mode: int) -> int:
+    """Given a file's permission bits, return them with the owner's read/write/execute also
+    given to the group (0o644 -> 0o664): what a draft's owner keeps when the service user
+    becomes its owner and the editor reaches it through the group."""
+    return mode | ((mode & 0o700) >> 3)
 
 
 def current_umask() -> int:

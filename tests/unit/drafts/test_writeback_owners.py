@@ -20,6 +20,7 @@ import pytest
 from publisher.drafts import statusblock, writeback
 from publisher.errors import ConcurrentEdit
 from publisher.job import Job, State
+from publisher.store import atomicfile
 from tests.support.site import load_config, make_site
 from tests.support.users import in_child_as, require_root, shared_folder
 
@@ -60,7 +61,7 @@ def owner(path: Path) -> tuple[int, int, int]:
     [(0o644, 0o664), (0o600, 0o660), (0o664, 0o664), (0o640, 0o660), (0o755, 0o775)],
 )
 def test_the_group_gets_what_the_owner_could_do(mode: int, expected: int) -> None:
-    assert writeback.group_gets_owner_rights(mode) == expected
+    assert atomicfile.group_gets_owner_rights(mode) == expected
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o664, 0o600])
